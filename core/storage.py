@@ -1,0 +1,59 @@
+"""Where things are kept under the data directory, and how they are written.
+
+Every write that a reader could observe goes through :func:`atomic_write_bytes` or
+:func:`atomic_path`: the content is written to a temporary file in the destination's
+folder and renamed over the destination, so a reader sees the old file or the new one,
+never half of one. This module never decides *what* to write.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from core.settings import Settings
+
+
+def snapshots_dir(settings: Settings, dataset_id: str) -> Path:
+    """Folder of the raw, content-addressed snapshots of one dataset."""
+    return settings.data_dir / "snapshots" / dataset_id
+
+
+def published_dir(settings: Settings) -> Path:
+    """Folder of the published Parquet tables."""
+    return settings.data_dir / "published"
+
+
+def published_parquet(settings: Settings, table: str) -> Path:
+    return published_dir(settings) / f"{table}.parquet"
+
+
+def duckdb_path(settings: Settings) -> Path:
+    """The DuckDB database that holds every published table."""
+    return settings.data_dir / "talentflow.duckdb"
+
+
+@contextmanager
+def atomic_path(destination: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; on success rename it over the
+    destination, on failure delete it and leave the destination as it was."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(destination: Path, data: bytes) -> None:
+    with atomic_path(destination) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())

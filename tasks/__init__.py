@@ -1,0 +1,1 @@
+"""Steps of the pipeline: each module does one step; Prefect tasks wrap plain functions."""

@@ -1,0 +1,101 @@
+"""Forecast many series with several models in one batch, into one long table.
+
+The models honour models.base; this module only shapes series into the models' long
+history, runs each model once over all series (never a task per series), and names the
+rows. Targets that cannot be negative (counts) are clipped at zero: point and bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from models.base import Forecaster
+from models.baselines import Drift
+from models.prophet_model import ProphetForecaster
+
+FORECAST_COLUMNS = [
+    "run_id", "target", "country_iso3", "year", "model",
+    "yhat", "yhat_lower", "yhat_upper", "created_at",
+]
+INTERVAL_LEVEL = 80
+
+
+def default_models() -> list[Forecaster]:
+    """The walking skeleton's models: the drift baseline and Prophet."""
+    return [Drift(), ProphetForecaster()]
+
+
+def series_history(panel: pl.DataFrame, target: str, min_observed_years: int) -> pl.DataFrame:
+    """Observed values of ``target`` per country as the models' long history, keeping
+    countries with at least ``min_observed_years`` observed years."""
+    observed = panel.filter(pl.col(target).is_not_null() & pl.col(target).is_not_nan())
+    return (
+        observed.select(
+            pl.col("country_iso3").alias("series_id"),
+            pl.col("year").cast(pl.Int32),
+            pl.col(target).cast(pl.Float64).alias("y"),
+        )
+        .filter(pl.len().over("series_id") >= min_observed_years)
+        .sort("series_id", "year")
+    )
+
+
+def forecast_table(
+    history: pl.DataFrame,
+    *,
+    target: str,
+    until_year: int,
+    run_id: str,
+    models: Sequence[Forecaster],
+    non_negative: bool = True,
+    created_at: datetime | None = None,
+) -> pl.DataFrame:
+    """Every model's forecast of every series, from its last observed year to
+    ``until_year``, with the ``INTERVAL_LEVEL`` % interval, in ``FORECAST_COLUMNS``."""
+    if history.is_empty():
+        raise ValueError(f"no series of {target!r} has enough observations to forecast")
+    horizon = until_year - int(history.group_by("series_id").agg(pl.col("year").max())["year"].min())
+    created_at = created_at or datetime.now(UTC)
+    frames = []
+    for model in models:
+        predicted = model.fit(history).predict(horizon, levels=(INTERVAL_LEVEL,))
+        frames.append(predicted.filter(pl.col("year") <= until_year).with_columns(
+            pl.lit(model.name).alias("model")
+        ))
+    floor = 0.0 if non_negative else None
+    point, lower, upper = (
+        pl.col(c).clip(lower_bound=floor) for c in ("mean", f"lo{INTERVAL_LEVEL}",
+                                                   f"hi{INTERVAL_LEVEL}")
+    )
+    return (
+        pl.concat(frames)
+        .select(
+            pl.lit(run_id).alias("run_id"),
+            pl.lit(target).alias("target"),
+            pl.col("series_id").alias("country_iso3"),
+            "year",
+            "model",
+            point.alias("yhat"),
+            # A sampled interval (Prophet) can miss its own point forecast by a hair.
+            pl.min_horizontal(lower, point).alias("yhat_lower"),
+            pl.max_horizontal(upper, point).alias("yhat_upper"),
+            pl.lit(created_at).dt.replace_time_zone("UTC").alias("created_at"),
+        )
+        .sort("target", "country_iso3", "model", "year")
+    )
+
+
+@task(name="forecast", task_run_name="forecast-{target}", cache_policy=NO_CACHE)
+def forecast_target(
+    panel: pl.DataFrame, target: str, until_year: int, min_observed_years: int, run_id: str
+) -> pl.DataFrame:
+    """Forecast ``target`` for every country with enough history, with every model."""
+    history = series_history(panel, target, min_observed_years)
+    return forecast_table(
+        history, target=target, until_year=until_year, run_id=run_id, models=default_models()
+    )
