@@ -52,8 +52,7 @@ def atomic_path(destination: Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(destination: Path, data: bytes) -> None:
-    with atomic_path(destination) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_path(destination) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())

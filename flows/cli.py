@@ -19,8 +19,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # can take longer than Prefect's default wait.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-app = typer.Typer(help="talentflow: STEM talent pools and China's foreign-talent intake.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="talentflow: STEM talent pools and China's foreign-talent intake.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
 
 HEADLINE_COUNTRIES = ("CHN", "USA")
@@ -49,18 +52,27 @@ def run(
     published = pipeline(until_year=until_year, min_observed_years=min_observed_years)
 
     for table in published.values():
-        console.print(f"[bold]{table.table}[/]: {table.rows:,} rows → {table.parquet} "
-                      f"and table {table.table} in {table.duckdb}")
+        console.print(
+            f"[bold]{table.table}[/]: {table.rows:,} rows → {table.parquet} "
+            f"and table {table.table} in {table.duckdb}"
+        )
     forecasts = pl.read_parquet(published["forecasts"].parquet)
     headline = forecasts.filter(
         pl.col("country_iso3").is_in(HEADLINE_COUNTRIES) & (pl.col("year") == HEADLINE_YEAR)
     ).sort("country_iso3", "model")
     view = Table(title=f"Researchers in R&D, forecast for {HEADLINE_YEAR} (80 % interval)")
     for column in ("country", "model", "forecast", "lower", "upper"):
-        view.add_column(column, justify="right" if column in ("forecast", "lower", "upper") else "left")
+        view.add_column(
+            column, justify="right" if column in ("forecast", "lower", "upper") else "left"
+        )
     for row in headline.iter_rows(named=True):
-        view.add_row(row["country_iso3"], row["model"], f"{row['yhat']:,.0f}",
-                     f"{row['yhat_lower']:,.0f}", f"{row['yhat_upper']:,.0f}")
+        view.add_row(
+            row["country_iso3"],
+            row["model"],
+            f"{row['yhat']:,.0f}",
+            f"{row['yhat_lower']:,.0f}",
+            f"{row['yhat_upper']:,.0f}",
+        )
     console.print(view)
 
 

@@ -45,7 +45,8 @@ def _validated_sources() -> tuple[dict, dict[str, Snapshot]]:
     tables = {ds: read_snapshot(snapshot) for ds, snapshot in snapshots.items()}
     checks = [
         validate_table.submit(
-            tables[ds], dataset(ds).suite,
+            tables[ds],
+            dataset(ds).suite,
             f"{ds} (snapshot {snapshots[ds].path.name} of {snapshots[ds].sidecar['source']})",
         )
         for ds in PIPELINE_DATASETS

@@ -42,8 +42,9 @@ class Forecaster(ABC):
                 "series_id", maintain_order=True
             )
         }
-        self._fitted = {sid: self._fit_series(sid, years, y)
-                        for sid, (years, y) in self._series.items()}
+        self._fitted = {
+            sid: self._fit_series(sid, years, y) for sid, (years, y) in self._series.items()
+        }
         return self
 
     def predict(self, horizon: int, levels: Sequence[int] = (80, 95)) -> pl.DataFrame:
@@ -57,9 +58,15 @@ class Forecaster(ABC):
             years = list(range(last_year + 1, last_year + horizon + 1))
             columns = self._predict_series(state, years, levels)
             frames.append(pl.DataFrame({"series_id": series_id, "year": years, **columns}))
-        return pl.concat(frames).with_columns(pl.col("year").cast(pl.Int32)).select(
-            "series_id", "year", "mean",
-            *[c for level in levels for c in (f"lo{level}", f"hi{level}")],
+        return (
+            pl.concat(frames)
+            .with_columns(pl.col("year").cast(pl.Int32))
+            .select(
+                "series_id",
+                "year",
+                "mean",
+                *[c for level in levels for c in (f"lo{level}", f"hi{level}")],
+            )
         )
 
     @abstractmethod

@@ -7,6 +7,10 @@ so every level is read off one set of samples.
 
 Notes
 -----
+Prophet's intervals are mostly observation noise: on a steady trend they barely widen
+with the horizon (trend uncertainty only comes from changepoints like the historical
+ones), so their coverage at long horizons must be measured by backtests, not assumed.
+
 Sampling uses numpy's global generator; each series is seeded from ``seed`` so that a
 rerun on the same data publishes the same numbers.
 """

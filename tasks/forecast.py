@@ -19,8 +19,15 @@ from models.baselines import Drift
 from models.prophet_model import ProphetForecaster
 
 FORECAST_COLUMNS = [
-    "run_id", "target", "country_iso3", "year", "model",
-    "yhat", "yhat_lower", "yhat_upper", "created_at",
+    "run_id",
+    "target",
+    "country_iso3",
+    "year",
+    "model",
+    "yhat",
+    "yhat_lower",
+    "yhat_upper",
+    "created_at",
 ]
 INTERVAL_LEVEL = 80
 
@@ -59,18 +66,22 @@ def forecast_table(
     ``until_year``, with the ``INTERVAL_LEVEL`` % interval, in ``FORECAST_COLUMNS``."""
     if history.is_empty():
         raise ValueError(f"no series of {target!r} has enough observations to forecast")
-    horizon = until_year - int(history.group_by("series_id").agg(pl.col("year").max())["year"].min())
+    horizon = until_year - int(
+        history.group_by("series_id").agg(pl.col("year").max())["year"].min()
+    )
     created_at = created_at or datetime.now(UTC)
     frames = []
     for model in models:
         predicted = model.fit(history).predict(horizon, levels=(INTERVAL_LEVEL,))
-        frames.append(predicted.filter(pl.col("year") <= until_year).with_columns(
-            pl.lit(model.name).alias("model")
-        ))
+        frames.append(
+            predicted.filter(pl.col("year") <= until_year).with_columns(
+                pl.lit(model.name).alias("model")
+            )
+        )
     floor = 0.0 if non_negative else None
     point, lower, upper = (
-        pl.col(c).clip(lower_bound=floor) for c in ("mean", f"lo{INTERVAL_LEVEL}",
-                                                   f"hi{INTERVAL_LEVEL}")
+        pl.col(c).clip(lower_bound=floor)
+        for c in ("mean", f"lo{INTERVAL_LEVEL}", f"hi{INTERVAL_LEVEL}")
     )
     return (
         pl.concat(frames)

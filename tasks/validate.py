@@ -94,8 +94,9 @@ def validate_frame(frame: pl.DataFrame, suite_name: str, label: str) -> Validati
     failures = [
         FailedExpectation(
             expectation=r.expectation_config.type,
-            severity=str(getattr(r.expectation_config.severity, "value",
-                                 r.expectation_config.severity)),
+            severity=str(
+                getattr(r.expectation_config.severity, "value", r.expectation_config.severity)
+            ),
             kwargs={k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
             unexpected_count=r.result.get("unexpected_count"),
             examples=_examples(r.result),

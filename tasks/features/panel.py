@@ -21,13 +21,10 @@ WPP_THOUSANDS = 1_000
 def world_bank_country_values(raw: pl.DataFrame, value_name: str) -> pl.DataFrame:
     """Country rows of a World Bank indicator as ``country_iso3, year, <value_name>``.
     Aggregates (``WLD``, ``EAS``, income groups …) are left out: they are not countries."""
-    return (
-        raw.filter(pl.col("Country Code").is_in(list(country_iso3_codes())))
-        .select(
-            pl.col("Country Code").alias("country_iso3"),
-            pl.col("year").cast(pl.Int32),
-            pl.col("value").alias(value_name),
-        )
+    return raw.filter(pl.col("Country Code").is_in(list(country_iso3_codes()))).select(
+        pl.col("Country Code").alias("country_iso3"),
+        pl.col("year").cast(pl.Int32),
+        pl.col("value").alias(value_name),
     )
 
 
@@ -92,7 +89,11 @@ def country_year_panel(
             (pl.col("researchers_per_million") * pl.col("population") / 1e6).alias("researchers")
         )
         .select(
-            "country_iso3", "year", "population", "researchers_per_million", "researchers",
+            "country_iso3",
+            "year",
+            "population",
+            "researchers_per_million",
+            "researchers",
             "population_25_64",
         )
         .sort(keys)

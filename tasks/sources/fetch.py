@@ -104,8 +104,9 @@ def fetch_live(
                 time.sleep(_backoff(attempt, backoff_seconds, max_wait_seconds))
                 continue
             if response.status_code in RETRYABLE_STATUS and attempt < attempts:
-                time.sleep(_retry_after(response) or _backoff(attempt, backoff_seconds,
-                                                               max_wait_seconds))
+                time.sleep(
+                    _retry_after(response) or _backoff(attempt, backoff_seconds, max_wait_seconds)
+                )
                 continue
             if response.status_code != 200:
                 raise FetchError(

@@ -44,7 +44,8 @@ def _open_payload(path: Path, member_pattern: str = "*.csv") -> tuple[str, bytes
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
             names = [
-                n for n in archive.namelist()
+                n
+                for n in archive.namelist()
                 if Path(n).match(member_pattern) and not Path(n).name.startswith("Metadata_")
             ]
             if len(names) != 1:
@@ -111,7 +112,11 @@ def world_bank_indicator(path: Path) -> pl.DataFrame:
     name, data = _open_payload(path, "API_*.csv")
     lines = _decode(path, data).splitlines()
     header_at = next(
-        (i for i, line in enumerate(lines[:20]) if line.startswith(('"Country Name"', "Country Name"))),
+        (
+            i
+            for i, line in enumerate(lines[:20])
+            if line.startswith(('"Country Name"', "Country Name"))
+        ),
         None,
     )
     if header_at is None:
@@ -122,8 +127,7 @@ def world_bank_indicator(path: Path) -> pl.DataFrame:
         )
     if header_at is None:
         raise ReaderError(
-            f"{path} ({name}): no header line in the first 20 lines; not a World Bank "
-            "bulk download"
+            f"{path} ({name}): no header line in the first 20 lines; not a World Bank bulk download"
         )
     body = "\n".join(lines[header_at:])
     try:
@@ -143,9 +147,30 @@ def world_bank_indicator(path: Path) -> pl.DataFrame:
     )
 
 
-WPP_NUMERIC = ["SortOrder", "LocID", "LocTypeID", "ParentID", "VarID", "Time", "MidPeriod",
-               "AgeGrpStart", "AgeGrpSpan", "PopMale", "PopFemale", "PopTotal"]
-WPP_INTEGER = ["SortOrder", "LocID", "LocTypeID", "ParentID", "VarID", "Time", "AgeGrpStart", "AgeGrpSpan"]
+WPP_NUMERIC = [
+    "SortOrder",
+    "LocID",
+    "LocTypeID",
+    "ParentID",
+    "VarID",
+    "Time",
+    "MidPeriod",
+    "AgeGrpStart",
+    "AgeGrpSpan",
+    "PopMale",
+    "PopFemale",
+    "PopTotal",
+]
+WPP_INTEGER = [
+    "SortOrder",
+    "LocID",
+    "LocTypeID",
+    "ParentID",
+    "VarID",
+    "Time",
+    "AgeGrpStart",
+    "AgeGrpSpan",
+]
 
 
 def wpp_population_by_age(path: Path) -> pl.DataFrame:
@@ -163,9 +188,7 @@ def wpp_population_by_age(path: Path) -> pl.DataFrame:
         raise ReaderError(f"{path}: cannot parse as CSV: {error}") from error
     present = [c for c in WPP_NUMERIC if c in frame.columns]
     frame = parse_numbers(frame, present, path, first_line=2)
-    return frame.with_columns(
-        pl.col(c).cast(pl.Int64) for c in WPP_INTEGER if c in frame.columns
-    )
+    return frame.with_columns(pl.col(c).cast(pl.Int64) for c in WPP_INTEGER if c in frame.columns)
 
 
 READERS: dict[str, Callable[[Path], pl.DataFrame]] = {

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real source mirror, a private data directory, Prefect's harness.
+
+The tests read the real public files of the source mirror (``TALENTFLOW_MIRROR``, by
+default ``../shared/data`` beside the repository). Without it they fail loudly: a green
+run that read no real data would prove nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    path = Path(os.environ.get("TALENTFLOW_MIRROR", REPO.parent / "shared" / "data")).resolve()
+    if not (path / "MANIFEST.md").is_file():
+        pytest.fail(f"no source mirror at {path}: set TALENTFLOW_MIRROR to shared/data")
+    return path
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mirror: Path):
+    """Point talentflow at the real mirror and a fresh data directory; return the
+    settings a run will see."""
+    from core.settings import get_settings
+
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the whole session (it takes seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

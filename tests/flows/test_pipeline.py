@@ -1,0 +1,163 @@
+"""The real pipeline flow on the real mirror, under a temporary Prefect API."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from flows.pipeline import pipeline
+
+RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
+
+
+@pytest.fixture(scope="module")
+def published(prefect_harness, mirror, tmp_path_factory):
+    """One good run on the real mirror; the tests below read what it published."""
+    data_dir = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TALENTFLOW_MIRROR", str(mirror))
+        patch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+        tables = pipeline()
+    return data_dir, tables
+
+
+def test_the_forecast_table_covers_china_and_the_us_through_2035(published):
+    _, tables = published
+    forecasts = pl.read_parquet(tables["forecasts"].parquet)
+    assert forecasts.columns == [
+        "run_id",
+        "target",
+        "country_iso3",
+        "year",
+        "model",
+        "yhat",
+        "yhat_lower",
+        "yhat_upper",
+        "created_at",
+    ]
+    assert forecasts["run_id"].n_unique() == 1
+    for country in ("CHN", "USA"):
+        for model in ("drift", "prophet"):
+            rows = forecasts.filter(
+                (pl.col("country_iso3") == country) & (pl.col("model") == model)
+            )
+            assert rows["year"].max() == 2035, (country, model)
+            assert rows["year"].min() <= 2025
+    assert (
+        forecasts.select(pl.col("yhat", "yhat_lower", "yhat_upper").is_nan().any())
+        .sum_horizontal()
+        .item()
+        == 0
+    )
+    assert forecasts.null_count().sum_horizontal().item() == 0
+    assert forecasts.select(
+        ((pl.col("yhat_lower") <= pl.col("yhat")) & (pl.col("yhat") <= pl.col("yhat_upper"))).all()
+    ).item()
+
+
+def test_only_countries_with_eight_observed_years_are_forecast(published):
+    data_dir, tables = published
+    panel = pl.read_parquet(tables["country_year_panel"].parquet)
+    eligible = set(
+        panel.filter(pl.col("researchers").is_not_null())
+        .group_by("country_iso3")
+        .len()
+        .filter(pl.col("len") >= 8)["country_iso3"]
+    )
+    forecast = set(pl.read_parquet(tables["forecasts"].parquet)["country_iso3"])
+    assert forecast == eligible and len(eligible) > 50
+
+
+def test_duckdb_and_parquet_hold_the_same_table(published):
+    _, tables = published
+    with duckdb.connect(str(tables["forecasts"].duckdb), read_only=True) as connection:
+        in_duckdb = connection.execute(
+            "SELECT count(*), count(DISTINCT run_id) FROM forecasts"
+        ).fetchone()
+    assert in_duckdb == (tables["forecasts"].rows, 1)
+
+
+def test_snapshots_were_kept_with_sidecars(published):
+    data_dir, _ = published
+    for folder in (data_dir / "snapshots").iterdir():
+        raw = [p for p in folder.iterdir() if p.suffix != ".json"]
+        assert len(raw) == 1
+        assert hashlib.sha256(raw[0].read_bytes()).hexdigest() == raw[0].name.split(".")[0]
+        assert raw[0].with_name(raw[0].name.split(".")[0] + ".json").is_file()
+
+
+def test_a_second_run_on_unchanged_data_replaces_the_table(published, mirror, monkeypatch):
+    data_dir, first = published
+    before = pl.read_parquet(first["forecasts"].parquet)
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    second = pipeline()
+    after = pl.read_parquet(second["forecasts"].parquet)
+    assert after.height == before.height
+    assert after["run_id"].n_unique() == 1 and after["run_id"][0] != before["run_id"][0]
+    keys = ["target", "country_iso3", "year", "model"]
+    assert not after.select(pl.struct(keys).is_duplicated().any()).item()
+    assert after.drop("run_id", "created_at").equals(before.drop("run_id", "created_at"))
+    with duckdb.connect(str(second["forecasts"].duckdb), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM forecasts").fetchone()[0] == after.height
+    for folder in (data_dir / "snapshots").iterdir():
+        assert len(list(folder.iterdir())) == 2, "identical bytes must not make a new snapshot"
+
+
+def corrupted_mirror(mirror: Path, tmp_path: Path, corrupt) -> Path:
+    """A mirror whose World Bank researchers file is a corrupted copy of the real one;
+    every other file is the real file (linked, not copied)."""
+    copy = tmp_path / "mirror"
+    for relative in (
+        "wdi/API_SP.POP.TOTL_DS2_en_csv_v2.csv",
+        "wpp2024/WPP2024_PopulationByAge5GroupSex_5yr.csv",
+    ):
+        (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+        (copy / relative).symlink_to(mirror / relative)
+    text = (mirror / RESEARCHERS_FILE).read_text(encoding="utf-8-sig")
+    (copy / RESEARCHERS_FILE).write_text(corrupt(text), encoding="utf-8-sig")
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        (
+            lambda t: t.replace('"Country Code"', '"Country ISO"', 1),
+            ["expect_table_columns_to_match_ordered_list", "Country ISO"],
+        ),
+        (
+            lambda t: t.replace('"1600.30633"', '"-1600.30633"'),
+            ["expect_column_values_to_be_between", "value", "-1600.30633"],
+        ),
+    ],
+    ids=["renamed-column", "negative-value"],
+)
+def test_a_corrupted_source_fails_the_run_and_leaves_published_tables_alone(
+    published, mirror, tmp_path, monkeypatch, corrupt, expected
+):
+    data_dir, tables = published
+    parquet, database = tables["forecasts"].parquet, tables["forecasts"].duckdb
+    parquet_before = parquet.read_bytes()
+    with duckdb.connect(str(database), read_only=True) as connection:
+        duckdb_before = connection.execute("SELECT * FROM forecasts ORDER BY ALL").fetchall()
+
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(corrupted_mirror(mirror, tmp_path, corrupt)))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    state = pipeline(return_state=True)
+
+    assert state.is_failed()
+    message = str(state.result(raise_on_failure=False))
+    assert "wdi_sp_pop_scie_rd_p6" in message and RESEARCHERS_FILE.split("/")[1] in message
+    for fragment in expected:
+        assert fragment in message
+    assert "wdi_sp_pop_totl" not in message, "only the corrupted source should be reported"
+    assert parquet.read_bytes() == parquet_before
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert (
+            connection.execute("SELECT * FROM forecasts ORDER BY ALL").fetchall() == duckdb_before
+        )

@@ -1,0 +1,50 @@
+import json
+import re
+
+import pytest
+
+from tasks.snapshots import store_snapshot
+from tasks.sources.catalog import CATALOG, RESEARCHERS_PER_MILLION
+from tasks.sources.fetch import Download, FetchError, fetch
+from tasks.sources.readers import ReaderError
+
+
+def test_every_pipeline_dataset_resolves_to_one_mirror_file(settings_env):
+    for source in CATALOG.values():
+        download = fetch(source, settings_env)
+        assert download.data, source.id
+        assert download.source.startswith(str(settings_env.mirror))
+
+
+def test_a_mirror_without_the_file_is_a_clear_error(settings_env, tmp_path):
+    empty = settings_env.model_copy(update={"mirror": tmp_path})
+    with pytest.raises(FetchError, match="wdi_sp_pop_scie_rd_p6.*exactly one file"):
+        fetch(CATALOG[RESEARCHERS_PER_MILLION], empty)
+
+
+def test_a_snapshot_is_named_by_its_checksum_and_described_by_a_sidecar(settings_env):
+    source = CATALOG[RESEARCHERS_PER_MILLION]
+    download = fetch(source, settings_env)
+    first = store_snapshot(source, download, settings_env)
+    assert first.is_new
+    assert first.path.read_bytes() == download.data
+    sidecar = json.loads(first.sidecar_path.read_text())
+    assert sidecar["sha256"] == first.sha256 and first.path.name.startswith(first.sha256)
+    assert sidecar["rows"] == 2475
+    assert sidecar["size_bytes"] == len(download.data)
+    assert sidecar["source"] == download.source and sidecar["licence"] == "CC BY 4.0"
+
+    again = store_snapshot(source, download, settings_env)
+    assert not again.is_new and again.path == first.path
+    assert len(list(first.path.parent.iterdir())) == 2  # one raw file, one sidecar
+
+
+def test_an_unreadable_download_leaves_no_snapshot(settings_env):
+    source = CATALOG[RESEARCHERS_PER_MILLION]
+    page = Download(source.id, b"<html><body>502 Bad Gateway</body></html>", source.url, "x.csv")
+    with pytest.raises(
+        ReaderError, match=re.escape(f"{source.id}: the download from {source.url}")
+    ):
+        store_snapshot(source, page, settings_env)
+    folder = settings_env.data_dir / "snapshots" / source.id
+    assert not folder.exists() or not any(folder.iterdir())
