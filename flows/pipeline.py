@@ -20,7 +20,7 @@ from tasks.sources.catalog import (
     WPP_POPULATION_BY_AGE,
     dataset,
 )
-from tasks.sources.readers import READERS
+from tasks.sources.formats import resolve_format
 from tasks.validate import ValidationFailed, validate_table
 
 PIPELINE_DATASETS = (RESEARCHERS_PER_MILLION, POPULATION_TOTAL, WPP_POPULATION_BY_AGE)
@@ -28,7 +28,14 @@ PIPELINE_DATASETS = (RESEARCHERS_PER_MILLION, POPULATION_TOTAL, WPP_POPULATION_B
 
 @task(name="read-snapshot", task_run_name="read-{snapshot.dataset_id}", cache_policy=NO_CACHE)
 def read_snapshot(snapshot: Snapshot):
-    return READERS[dataset(snapshot.dataset_id).reader](snapshot.path)
+    """The snapshot parsed in its publisher's layout (what the source suites check)."""
+    return resolve_format(dataset(snapshot.dataset_id).reader).parse(snapshot.path)
+
+
+@task(name="tidy", task_run_name="tidy-{dataset_id}", cache_policy=NO_CACHE)
+def tidy_table(raw, dataset_id: str):
+    """The validated raw table in talentflow's schema (country_iso3, year, …)."""
+    return resolve_format(dataset(dataset_id).reader).tidy(raw)
 
 
 @task(name="country-year-panel", cache_policy=NO_CACHE)
@@ -57,7 +64,7 @@ def _validated_sources() -> tuple[dict, dict[str, Snapshot]]:
     if failures:
         messages = [str(state.result(raise_on_failure=False)) for state in failures]
         raise ValidationFailed("\n".join(messages))
-    return tables, snapshots
+    return {ds: tidy_table(tables[ds], ds) for ds in PIPELINE_DATASETS}, snapshots
 
 
 @flow(name="pipeline")

@@ -22,7 +22,7 @@ from core.settings import Settings, get_settings
 from core.storage import atomic_path, atomic_write_bytes, snapshots_dir
 from tasks.sources.catalog import Dataset, dataset
 from tasks.sources.fetch import Download, fetch
-from tasks.sources.readers import READERS, ReaderError
+from tasks.sources.formats import ReaderError, resolve_format
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def store_snapshot(source: Dataset, download: Download, settings: Settings) -> S
     with atomic_path(path) as tmp:
         tmp.write_bytes(download.data)
         try:
-            rows = READERS[source.reader](tmp).height
+            rows = resolve_format(source.reader).parse(tmp).height
         except ReaderError as error:
             raise ReaderError(
                 f"{source.id}: the download from {download.source} cannot be read: {error}"

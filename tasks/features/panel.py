@@ -13,18 +13,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from core.countries import country_iso3_codes
 
-WPP_THOUSANDS = 1_000
-
-
-def world_bank_country_values(raw: pl.DataFrame, value_name: str) -> pl.DataFrame:
-    """Country rows of a World Bank indicator as ``country_iso3, year, <value_name>``.
+def world_bank_country_values(indicator: pl.DataFrame, value_name: str) -> pl.DataFrame:
+    """Country rows of a tidy World Bank indicator as ``country_iso3, year, <value_name>``.
     Aggregates (``WLD``, ``EAS``, income groups …) are left out: they are not countries."""
-    return raw.filter(pl.col("Country Code").is_in(list(country_iso3_codes()))).select(
-        pl.col("Country Code").alias("country_iso3"),
-        pl.col("year").cast(pl.Int32),
-        pl.col("value").alias(value_name),
+    return indicator.filter(pl.col("geo_kind") == "country").select(
+        "country_iso3", pl.col("year").cast(pl.Int32), pl.col("value").alias(value_name)
     )
 
 
@@ -32,20 +26,16 @@ def population_by_age_band(
     wpp: pl.DataFrame, first_age: int, last_age: int, variant: str = "Medium"
 ) -> pl.DataFrame:
     """Persons aged ``first_age``…``last_age`` (inclusive, whole 5-year groups) per country
-    and WPP year, as ``country_iso3, year, population``. Only countries and areas
-    (``LocTypeID`` 4) are kept."""
+    and WPP year, as ``country_iso3, year, population``, from tidy WPP population by age."""
     if first_age % 5 or (last_age + 1) % 5:
         raise ValueError(f"ages {first_age}-{last_age} do not fall on WPP's 5-year groups")
     return (
         wpp.lazy()
         .filter(
-            (pl.col("LocTypeID") == 4)
-            & (pl.col("Variant") == variant)
-            & pl.col("AgeGrpStart").is_between(first_age, last_age - 4)
+            (pl.col("variant") == variant) & pl.col("age_start").is_between(first_age, last_age - 4)
         )
-        .group_by(pl.col("ISO3_code").alias("country_iso3"), pl.col("Time").alias("year"))
-        .agg((pl.col("PopTotal").sum() * WPP_THOUSANDS).alias("population"))
-        .with_columns(pl.col("year").cast(pl.Int32))
+        .group_by("country_iso3", "year")
+        .agg(pl.col("population").sum())
         .sort("country_iso3", "year")
         .collect()
     )
@@ -73,7 +63,7 @@ def country_year_panel(
     """One row per country and year: ``country_iso3, year, population,
     researchers_per_million, researchers, population_25_64``.
 
-    Inputs are the validated reader outputs of World Bank SP.POP.SCIE.RD.P6, World Bank
+    Inputs are the tidy, validated tables of World Bank SP.POP.SCIE.RD.P6, World Bank
     SP.POP.TOTL and WPP population by age. Years are those of any input; a value a source
     lacks is null, never guessed."""
     per_million = world_bank_country_values(researchers_per_million, "researchers_per_million")

@@ -21,7 +21,7 @@ class Dataset:
     url: the live download address.
     mirror_glob: path pattern under the source mirror (``TALENTFLOW_MIRROR``), relative
         to it; exactly one file must match.
-    reader: name of the reader function in :mod:`tasks.sources.readers`.
+    reader: ``<module>.<format>``, a :class:`tasks.sources.formats.Format` in ``tasks.sources``.
     suite: name of the Great Expectations suite in ``expectations/`` that guards it.
     cadence: cron expression for scheduled pulls (the publisher's own rhythm).
     archive_member: for zipped downloads, a glob naming the data file inside the zip.
@@ -47,7 +47,7 @@ def _world_bank_indicator(code: str, title: str) -> Dataset:
         licence="CC BY 4.0",
         url=f"https://api.worldbank.org/v2/en/indicator/{code}?downloadformat=csv",
         mirror_glob=f"wdi/API_{code}_DS2_en_csv_v2*.csv",
-        reader="world_bank_indicator",
+        reader="world_bank.bulk_indicator",
         suite="world_bank_indicator",
         cadence="0 6 15 * *",  # WDI updates several times a year; monthly catches each
         archive_member=f"API_{code}_DS2_*.csv",
@@ -69,7 +69,7 @@ CATALOG: dict[str, Dataset] = {
                 "/CSV_FILES/WPP2024_PopulationByAge5GroupSex_Medium.csv.gz"
             ),
             mirror_glob="wpp2024/WPP2024_PopulationByAge5GroupSex_5yr.csv",
-            reader="wpp_population_by_age",
+            reader="wpp.population_by_age",
             suite="wpp_population_by_age",
             cadence="0 6 1 7 *",  # WPP is biennial, released in July
         ),

@@ -3,7 +3,8 @@
 import polars as pl
 import pytest
 
-from tasks.sources.readers import world_bank_indicator, wpp_population_by_age
+from tasks.sources.world_bank import parse_bulk_indicator
+from tasks.sources.wpp import parse_population_by_age
 from tasks.validate import validate_frame
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
@@ -11,7 +12,7 @@ RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 
 @pytest.fixture(scope="module")
 def researchers(mirror):
-    return world_bank_indicator(mirror / RESEARCHERS_FILE)
+    return parse_bulk_indicator(mirror / RESEARCHERS_FILE)
 
 
 def test_the_real_world_bank_file_passes(researchers):
@@ -20,7 +21,7 @@ def test_the_real_world_bank_file_passes(researchers):
 
 
 def test_the_real_wpp_file_passes(mirror):
-    frame = wpp_population_by_age(mirror / "wpp2024/WPP2024_PopulationByAge5GroupSex_5yr.csv")
+    frame = parse_population_by_age(mirror / "wpp2024/WPP2024_PopulationByAge5GroupSex_5yr.csv")
     assert validate_frame(frame, "wpp_population_by_age", "wpp").failures == []
 
 

@@ -8,15 +8,19 @@ from tasks.features.panel import (
     country_year_panel,
     population_by_age_band,
 )
-from tasks.sources.readers import world_bank_indicator, wpp_population_by_age
+from tasks.sources.world_bank import bulk_indicator
+from tasks.sources.wpp import population_by_age
 
 
 @pytest.fixture(scope="module")
 def sources(mirror):
+    def read(fmt, relative):
+        return fmt.tidy(fmt.parse(mirror / relative))
+
     return (
-        world_bank_indicator(mirror / "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"),
-        world_bank_indicator(mirror / "wdi/API_SP.POP.TOTL_DS2_en_csv_v2.csv"),
-        wpp_population_by_age(mirror / "wpp2024/WPP2024_PopulationByAge5GroupSex_5yr.csv"),
+        read(bulk_indicator, "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"),
+        read(bulk_indicator, "wdi/API_SP.POP.TOTL_DS2_en_csv_v2.csv"),
+        read(population_by_age, "wpp2024/WPP2024_PopulationByAge5GroupSex_5yr.csv"),
     )
 
 
@@ -25,7 +29,7 @@ def panel(sources):
     return country_year_panel(*sources)
 
 
-def value(frame, code, year, column="value", key="Country Code"):
+def value(frame, code, year, column="value", key="country_iso3"):
     return frame.filter((pl.col(key) == code) & (pl.col("year") == year))[column].item()
 
 
@@ -48,14 +52,12 @@ def test_working_age_population_keeps_wpp_points_and_is_linear_between(sources, 
     points = population_by_age_band(wpp, 25, 64)
     china_2020 = value(points, "CHN", 2020, "population", "country_iso3")
     china_2025 = value(points, "CHN", 2025, "population", "country_iso3")
-    manual_2020 = (
-        wpp.filter(
-            (pl.col("ISO3_code") == "CHN")
-            & (pl.col("Time") == 2020)
-            & pl.col("AgeGrpStart").is_between(25, 60)
-        )["PopTotal"].sum()
-        * 1000
-    )
+    manual_2020 = wpp.filter(
+        (pl.col("country_iso3") == "CHN")
+        & (pl.col("year") == 2020)
+        & (pl.col("variant") == "Medium")
+        & pl.col("age_start").is_between(25, 60)
+    )["population"].sum()
     assert china_2020 == pytest.approx(manual_2020)
     assert value(panel, "CHN", 2020, "population_25_64", "country_iso3") == pytest.approx(
         china_2020

@@ -9,7 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.readers import ReaderError, world_bank_indicator, wpp_population_by_age
+from tasks.sources.formats import ReaderError
+from tasks.sources.world_bank import bulk_indicator, parse_bulk_indicator
+from tasks.sources.wpp import parse_population_by_age, population_by_age
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 POPULATION_FILE = "wdi/API_SP.POP.TOTL_DS2_en_csv_v2.csv"
@@ -24,7 +26,7 @@ def raw_cell(path: Path, code: str, year: str) -> str:
 
 
 def test_world_bank_reader_keeps_every_non_empty_cell(mirror):
-    frame = world_bank_indicator(mirror / RESEARCHERS_FILE)
+    frame = parse_bulk_indicator(mirror / RESEARCHERS_FILE)
     assert frame.columns == [
         "Country Name",
         "Country Code",
@@ -40,7 +42,7 @@ def test_world_bank_reader_keeps_every_non_empty_cell(mirror):
 
 
 def test_world_bank_reader_reads_the_republished_population_layout(mirror):
-    frame = world_bank_indicator(mirror / POPULATION_FILE)
+    frame = parse_bulk_indicator(mirror / POPULATION_FILE)
     assert frame["Country Code"].n_unique() == 265
     usa_2024 = frame.filter((pl.col("Country Code") == "USA") & (pl.col("year") == 2024))
     assert usa_2024["value"].item() == float(raw_cell(mirror / POPULATION_FILE, "USA", "2024"))
@@ -51,7 +53,7 @@ def test_world_bank_reader_opens_the_zip_the_live_api_sends(mirror, tmp_path):
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("Metadata_Country_API_SP.POP.SCIE.RD.P6_DS2.csv", "a,b\n1,2\n")
         zipped.write(mirror / RESEARCHERS_FILE, "API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv")
-    assert world_bank_indicator(archive).equals(world_bank_indicator(mirror / RESEARCHERS_FILE))
+    assert parse_bulk_indicator(archive).equals(parse_bulk_indicator(mirror / RESEARCHERS_FILE))
 
 
 def test_world_bank_reader_names_the_line_of_an_unparseable_number(mirror, tmp_path):
@@ -59,7 +61,7 @@ def test_world_bank_reader_names_the_line_of_an_unparseable_number(mirror, tmp_p
     bad = tmp_path / "bad.csv"
     bad.write_text(text.replace('"1600.30633"', '"1,600.3"'), encoding="utf-8-sig")
     with pytest.raises(ReaderError, match=r"bad\.csv: line \d+, column '2020': '1,600.3'"):
-        world_bank_indicator(bad)
+        parse_bulk_indicator(bad)
 
 
 @pytest.mark.parametrize(
@@ -74,12 +76,12 @@ def test_world_bank_reader_refuses_what_is_not_a_download(tmp_path, content, fau
     path = tmp_path / "API_X.csv"
     path.write_bytes(content)
     with pytest.raises(ReaderError, match=fault):
-        world_bank_indicator(path)
+        parse_bulk_indicator(path)
 
 
 @pytest.fixture(scope="module")
 def wpp(mirror):
-    return wpp_population_by_age(mirror / WPP_FILE)
+    return parse_population_by_age(mirror / WPP_FILE)
 
 
 def test_wpp_reader_matches_the_manifest_checks(wpp):
@@ -107,11 +109,40 @@ def test_wpp_reader_opens_the_gzip_the_un_serves(mirror, tmp_path):
     gz.write_bytes(gzip.compress(head))
     plain = tmp_path / "plain.csv"
     plain.write_bytes(head)
-    assert wpp_population_by_age(gz).equals(wpp_population_by_age(plain))
+    assert parse_population_by_age(gz).equals(parse_population_by_age(plain))
 
 
 def test_wpp_reader_refuses_a_truncated_gzip(mirror, tmp_path):
     gz = tmp_path / "WPP.csv.gz"
     gz.write_bytes(gzip.compress((mirror / WPP_FILE).open("rb").read(100_000))[:5_000])
     with pytest.raises(ReaderError, match="gzip"):
-        wpp_population_by_age(gz)
+        parse_population_by_age(gz)
+
+
+def test_tidy_world_bank_flags_aggregates_and_keeps_every_row(mirror):
+    raw = parse_bulk_indicator(mirror / POPULATION_FILE)
+    tidy = bulk_indicator.tidy(raw)
+    assert tidy.height == raw.height
+    assert tidy.columns == [
+        "country_iso3",
+        "geo_kind",
+        "geo_name",
+        "year",
+        "indicator_code",
+        "value",
+    ]
+    kinds = dict(tidy.group_by("geo_kind").agg(pl.col("geo_name").n_unique()).iter_rows())
+    assert kinds == {"country": 216, "aggregate": 49}  # 217 economies, Channel Islands flagged
+    world = tidy.filter(pl.col("geo_name") == "World")
+    assert world["country_iso3"].null_count() == world.height
+
+
+def test_tidy_wpp_keeps_countries_in_persons(wpp):
+    tidy = population_by_age.tidy(wpp)
+    china = tidy.filter(
+        (pl.col("country_iso3") == "CHN")
+        & (pl.col("year") == 2025)
+        & (pl.col("variant") == "Medium")
+    )
+    assert round(china["population"].sum() / 1000) == 1_416_096
+    assert tidy["country_iso3"].n_unique() == 236

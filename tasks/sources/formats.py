@@ -1,0 +1,125 @@
+"""What every publisher format shares: the Format contract and the parsing helpers.
+
+A format has two plain functions:
+
+``parse(path) -> pl.DataFrame``
+    The raw snapshot as the publisher laid it out: the publisher's own column names (so a
+    Great Expectations suite can check the layout exactly as published), with only what
+    the format forces done: decompressing, stripping a BOM and preamble lines, dropping
+    the empty column of a trailing comma, turning wide year columns into rows, parsing
+    numbers.
+``tidy(raw) -> pl.DataFrame``
+    talentflow's documented schema: ``country_iso3`` (via core.countries), ``year`` as an
+    integer, value columns named with their units, dimension columns.
+
+Formats never write. Malformed input raises :class:`ReaderError` naming the file, the
+line or field, and the fault.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+YEAR_COLUMN = re.compile(r"^\d{4}$")
+
+
+class ReaderError(ValueError):
+    """A raw file that cannot be read as the format it claims to be."""
+
+
+def open_payload(path: Path, member_pattern: str = "*.csv") -> tuple[str, bytes]:
+    """Return (name, bytes) of the data file: the file itself, or its gunzipped
+    content, or the member of a zip download that matches ``member_pattern``."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise ReaderError(f"{path}: the file is empty")
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return path.name.removesuffix(".gz"), gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise ReaderError(f"{path}: truncated or corrupt gzip: {error}") from error
+    if data[:4] == b"PK\x03\x04":
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+            names = [
+                n
+                for n in archive.namelist()
+                if Path(n).match(member_pattern) and not Path(n).name.startswith("Metadata_")
+            ]
+            if len(names) != 1:
+                raise ReaderError(
+                    f"{path}: expected one member matching {member_pattern!r} in the zip, "
+                    f"found {archive.namelist()}"
+                )
+            return names[0], archive.read(names[0])
+        except zipfile.BadZipFile as error:
+            raise ReaderError(f"{path}: truncated or corrupt zip: {error}") from error
+    return path.name, data
+
+
+def decode(path: Path, data: bytes) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ReaderError(f"{path}: not UTF-8 text at byte {error.start}") from error
+    if text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        raise ReaderError(
+            f"{path}: holds an HTML page, not data (an error page saved under the data "
+            "file's name?). Pull the source again."
+        )
+    return text
+
+
+def parse_numbers(
+    frame: pl.DataFrame, columns: list[str], path: Path, *, first_line: int
+) -> pl.DataFrame:
+    """Cast text columns to Float64; empty text becomes null, anything else that is not a
+    number raises ReaderError naming the line and column. ``first_line`` is the file
+    line of the frame's first row (1-based), so the message points into the file."""
+    cleaned = frame.with_columns(
+        pl.col(c).str.strip_chars().replace("", None).alias(c) for c in columns
+    )
+    parsed = cleaned.with_columns(pl.col(c).cast(pl.Float64, strict=False) for c in columns)
+    for column in columns:
+        bad = cleaned.with_row_index("_row").filter(
+            pl.col(column).is_not_null() & parsed[column].is_null()
+        )
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise ReaderError(
+                f"{path}: line {first_line + row['_row']}, column {column!r}: "
+                f"{row[column]!r} is not a number ({bad.height} such cell(s))"
+            )
+    return parsed
+
+
+@dataclass(frozen=True)
+class Format:
+    """A publisher format: how to parse its files and how to tidy what was parsed."""
+
+    name: str
+    parse: Callable[[Path], pl.DataFrame]
+    tidy: Callable[[pl.DataFrame], pl.DataFrame]
+
+
+def resolve_format(reader: str) -> Format:
+    """The Format named ``"<module>.<format>"`` in ``tasks.sources`` (as the catalog
+    names it), e.g. ``"world_bank.bulk_indicator"``."""
+    import importlib
+
+    module_name, _, attribute = reader.partition(".")
+    try:
+        found = getattr(importlib.import_module(f"tasks.sources.{module_name}"), attribute)
+    except (ImportError, AttributeError) as error:
+        raise LookupError(f"no reader {reader!r} in tasks.sources: {error}") from error
+    if not isinstance(found, Format):
+        raise LookupError(f"tasks.sources.{reader} is not a Format")
+    return found
