@@ -22,6 +22,11 @@ def snapshots_dir(settings: Settings, dataset_id: str) -> Path:
     return settings.data_dir / "snapshots" / dataset_id
 
 
+def tidy_parquet(settings: Settings, dataset_id: str, sha256: str) -> Path:
+    """The tidy table of one snapshot (derived from it; safe to delete and rebuild)."""
+    return settings.data_dir / "tidy" / dataset_id / f"{sha256}.parquet"
+
+
 def published_dir(settings: Settings) -> Path:
     """Folder of the published Parquet tables."""
     return settings.data_dir / "published"

@@ -7,9 +7,13 @@ must not.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 # Before Prefect is imported: its local API otherwise writes telemetry on first start,
@@ -37,8 +41,8 @@ def main() -> None:
 
 @app.command()
 def run(
-    until_year: int = typer.Option(2035, help="Last forecast year."),
-    min_observed_years: int = typer.Option(8, help="Observed years a country needs."),
+    until_year: Annotated[int, typer.Option(help="Last forecast year.")] = 2035,
+    min_observed_years: Annotated[int, typer.Option(help="Observed years a country needs.")] = 8,
 ) -> None:
     """Run the whole pipeline once and show where its tables are."""
     import polars as pl
@@ -74,6 +78,81 @@ def run(
             f"{row['yhat_upper']:,.0f}",
         )
     console.print(view)
+
+
+@app.command()
+def pull(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(help="Dataset ids from the catalog (default: all); see `sources`."),
+    ] = None,
+) -> None:
+    """Pull datasets into snapshots, validate and tidy them, and summarise what landed."""
+    from flows.ingest import IngestFailed, ingest
+    from flows.progress import add_listener, remove_listener
+    from tasks.sources.catalog import CATALOG
+
+    selected = list(sources or CATALOG)
+    with _progress_bar(len(selected), "pulling") as advance:
+        add_listener(advance)
+        try:
+            landed = ingest(selected)
+        except IngestFailed as error:
+            console.print(f"[red]{error}[/]")
+            raise typer.Exit(1) from None
+        finally:
+            remove_listener(advance)
+    view = Table(title=f"{len(landed)} dataset(s) pulled")
+    for column in ("dataset", "rows", "sha256", "snapshot", "warnings"):
+        view.add_column(column, justify="right" if column == "rows" else "left")
+    for item in landed:
+        view.add_row(
+            item.dataset_id,
+            f"{item.rows:,}",
+            item.sha256[:12],
+            "new" if item.is_new else "unchanged",
+            str(len(item.warnings)),
+        )
+    console.print(view)
+
+
+@app.command()
+def sources() -> None:
+    """List the catalog: every dataset, its publisher, licence and refresh cadence."""
+    from tasks.sources.catalog import CATALOG
+
+    view = Table(title=f"{len(CATALOG)} datasets")
+    for column in ("dataset", "publisher", "licence", "cadence", "live"):
+        view.add_column(column)
+    for item in CATALOG.values():
+        view.add_row(
+            item.id,
+            item.publisher,
+            item.licence,
+            item.cadence or "by hand",
+            "yes" if item.url else "no (typed from pages)",
+        )
+    console.print(view)
+
+
+@contextmanager
+def _progress_bar(total: int, description: str) -> Iterator:
+    """A rich progress bar advanced by flow progress reports; silent when the output is
+    not a terminal (CI, logs)."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=console,
+        disable=not console.is_terminal or bool(os.environ.get("CI")),
+    ) as progress:
+        bar = progress.add_task(description, total=total, last="")
+
+        def advance(done: int, _total: int, what: str) -> None:
+            progress.update(bar, completed=done, last=what)
+
+        yield advance
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,12 +15,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import rate_limit
 
 from core.settings import Settings, get_settings
 from core.storage import atomic_path, atomic_write_bytes, snapshots_dir
-from tasks.sources.catalog import Dataset, dataset
+from tasks.sources.catalog import RATE_LIMITS, Dataset, dataset
 from tasks.sources.fetch import Download, fetch
 from tasks.sources.formats import ReaderError, resolve_format
 
@@ -81,11 +84,15 @@ def store_snapshot(source: Dataset, download: Download, settings: Settings) -> S
     return Snapshot(source.id, path, sha256, True, sidecar)
 
 
-@task(name="pull-snapshot", task_run_name="pull-{dataset_id}")
+@task(name="pull-snapshot", task_run_name="pull-{dataset_id}", cache_policy=NO_CACHE)
 def pull_snapshot(dataset_id: str) -> Snapshot:
-    """Fetch one dataset (live or mirror) and keep it as a raw snapshot."""
+    """Fetch one dataset (live or mirror) and keep it as a raw snapshot. Live requests to
+    a rate-limited host first take a slot of its Prefect rate limit."""
     settings = get_settings()
     source = dataset(dataset_id)
+    host = urlparse(source.url).hostname if source.url else None
+    if settings.mirror is None and host in RATE_LIMITS:
+        rate_limit(RATE_LIMITS[host].name, timeout_seconds=600)
     return store_snapshot(source, fetch(source, settings), settings)
 
 

@@ -41,6 +41,25 @@ class Dataset:
     archive_member: str | None = None
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """How fast talentflow may call one host: a Prefect global concurrency limit of
+    ``burst`` slots that decay at ``per_second`` (Prefect's rate-limit mode)."""
+
+    name: str
+    per_second: float
+    burst: int
+
+
+#: Per-host request rates. ORCID's public API documents 12 requests/s with bursts of 40
+#: (then HTTP 503); the others publish no limit, so we stay well below anything abusive.
+RATE_LIMITS: dict[str, RateLimit] = {
+    "pub.orcid.org": RateLimit("source-pub-orcid-org", per_second=12, burst=40),
+    "api.worldbank.org": RateLimit("source-api-worldbank-org", per_second=2, burst=5),
+    "api.uis.unesco.org": RateLimit("source-api-uis-unesco-org", per_second=2, burst=5),
+}
+
+
 def _world_bank_indicator(code: str, title: str) -> Dataset:
     return Dataset(
         id=f"wdi_{code.lower().replace('.', '_')}",
