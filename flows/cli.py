@@ -117,9 +117,15 @@ def pull(
 
 
 @app.command()
-def sources() -> None:
+def sources(
+    markdown: Annotated[bool, typer.Option(help="Print the Markdown table of the README.")] = False,
+) -> None:
     """List the catalog: every dataset, its publisher, licence and refresh cadence."""
-    from tasks.sources.catalog import CATALOG
+    from tasks.sources.catalog import CATALOG, sources_markdown
+
+    if markdown:
+        print(sources_markdown(), end="")
+        return
 
     view = Table(title=f"{len(CATALOG)} datasets")
     for column in ("dataset", "publisher", "licence", "cadence", "live"):

@@ -410,3 +410,16 @@ def dataset(dataset_id: str) -> Dataset:
     except KeyError:
         known = ", ".join(sorted(CATALOG))
         raise KeyError(f"unknown dataset {dataset_id!r}; the catalog has: {known}") from None
+
+
+def sources_markdown() -> str:
+    """The catalog as a Markdown table (the README's source list is this, verbatim)."""
+    lines = [
+        "| dataset | publisher | licence | cadence | live source |",
+        "|---|---|---|---|---|",
+    ]
+    for item in CATALOG.values():
+        live = f"[download]({item.url})" if item.url else "none: typed from web pages"
+        cadence = f"`{item.cadence}`" if item.cadence else "by hand"
+        lines.append(f"| `{item.id}` | {item.publisher} | {item.licence} | {cadence} | {live} |")
+    return "\n".join(lines) + "\n"
