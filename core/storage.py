@@ -22,6 +22,12 @@ def snapshots_dir(settings: Settings, dataset_id: str) -> Path:
     return settings.data_dir / "snapshots" / dataset_id
 
 
+def quarantine_dir(settings: Settings, dataset_id: str) -> Path:
+    """Where snapshots that failed to read or failed a critical expectation are kept,
+    with the reason, out of the way of every reader of good snapshots."""
+    return settings.data_dir / "quarantine" / dataset_id
+
+
 def tidy_parquet(settings: Settings, dataset_id: str, sha256: str) -> Path:
     """The tidy table of one snapshot (derived from it; safe to delete and rebuild)."""
     return settings.data_dir / "tidy" / dataset_id / f"{sha256}.parquet"

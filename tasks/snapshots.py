@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import rate_limit
 
 from core.settings import Settings, get_settings
-from core.storage import atomic_path, atomic_write_bytes, snapshots_dir
+from core.storage import atomic_path, atomic_write_bytes, quarantine_dir, snapshots_dir
 from tasks.sources.catalog import RATE_LIMITS, Dataset, dataset
 from tasks.sources.fetch import Download, fetch
 from tasks.sources.formats import ReaderError, resolve_format
@@ -63,8 +65,10 @@ def store_snapshot(source: Dataset, download: Download, settings: Settings) -> S
         try:
             rows = resolve_format(source.reader).parse(tmp).height
         except ReaderError as error:
+            kept = quarantine_download(source, download, sha256, str(error), settings)
             raise ReaderError(
-                f"{source.id}: the download from {download.source} cannot be read: {error}"
+                f"{source.id}: the download from {download.source} cannot be read: {error} "
+                f"(kept in quarantine: {kept})"
             ) from error
     sidecar = {
         "dataset_id": source.id,
@@ -82,6 +86,89 @@ def store_snapshot(source: Dataset, download: Download, settings: Settings) -> S
     }
     atomic_write_bytes(sidecar_path, json.dumps(sidecar, indent=2).encode())
     return Snapshot(source.id, path, sha256, True, sidecar)
+
+
+def _run_id() -> str | None:
+    from prefect import runtime
+
+    return str(runtime.flow_run.id) if runtime.flow_run.id else None
+
+
+def _write_reason(folder: Path, sha256: str, reason: dict) -> Path:
+    reason_path = folder / f"{sha256}.reason.json"
+    atomic_write_bytes(reason_path, json.dumps(reason, indent=2, default=str).encode())
+    return reason_path
+
+
+def quarantine_download(
+    source: Dataset, download: Download, sha256: str, fault: str, settings: Settings
+) -> Path:
+    """Keep bytes that could not be read under ``quarantine/``, with the fault and run."""
+    folder = quarantine_dir(settings, source.id)
+    kept = folder / f"{sha256}{_suffix(download.filename)}"
+    atomic_write_bytes(kept, download.data)
+    _write_reason(
+        folder,
+        sha256,
+        {
+            "dataset_id": source.id,
+            "source": download.source,
+            "retrieved_at": download.retrieved_at,
+            "quarantined_at": datetime.now(UTC).isoformat(),
+            "run_id": _run_id(),
+            "fault": fault,
+        },
+    )
+    return kept
+
+
+def quarantine_snapshot(
+    snapshot: Snapshot, fault: str, validation: dict, settings: Settings
+) -> Path:
+    """Move a snapshot that failed a critical expectation (and its sidecar) to
+    ``quarantine/``, with the validation result and the run id. Good snapshots and
+    published tables are not touched."""
+    folder = quarantine_dir(settings, snapshot.dataset_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / snapshot.path.name
+    os.replace(snapshot.path, kept)
+    if snapshot.sidecar_path.exists():
+        os.replace(snapshot.sidecar_path, folder / snapshot.sidecar_path.name)
+    _write_reason(
+        folder,
+        snapshot.sha256,
+        {
+            "dataset_id": snapshot.dataset_id,
+            "source": snapshot.sidecar.get("source"),
+            "quarantined_at": datetime.now(UTC).isoformat(),
+            "run_id": _run_id(),
+            "fault": fault,
+            "validation": validation,
+        },
+    )
+    return kept
+
+
+def record_accepted(snapshot: Snapshot, settings: Settings, **details: object) -> None:
+    """Append the snapshot to its dataset's ledger of accepted snapshots
+    (``snapshots/<dataset>/accepted.jsonl``), the history drift checks compare with."""
+    entry = {
+        "sha256": snapshot.sha256,
+        "accepted_at": datetime.now(UTC).isoformat(),
+        "run_id": _run_id(),
+        **details,
+    }
+    ledger = snapshots_dir(settings, snapshot.dataset_id) / "accepted.jsonl"
+    with ledger.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, default=str) + "\n")
+
+
+def accepted_history(settings: Settings, dataset_id: str) -> list[dict]:
+    """Accepted snapshots of a dataset, oldest first."""
+    ledger = snapshots_dir(settings, dataset_id) / "accepted.jsonl"
+    if not ledger.exists():
+        return []
+    return [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines() if line]
 
 
 @task(name="pull-snapshot", task_run_name="pull-{dataset_id}", cache_policy=NO_CACHE)

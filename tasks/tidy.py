@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from prefect.logging import get_run_logger
 from core.settings import Settings, get_settings
 from core.storage import atomic_path, tidy_parquet
 from expectations import suite_definition
-from tasks.snapshots import Snapshot
+from tasks.snapshots import Snapshot, quarantine_snapshot, record_accepted
 from tasks.sources.catalog import dataset
 from tasks.sources.formats import resolve_format
 from tasks.validate import ValidationFailed, validate_frame
@@ -38,11 +39,13 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
     label = f"{source.id} (snapshot {snapshot.path.name} of {snapshot.sidecar['source']})"
     report = validate_frame(raw, source.suite, label)
     if report.is_critical:
-        raise ValidationFailed(report.message())
+        kept = quarantine_snapshot(snapshot, report.message(), asdict(report), settings)
+        raise ValidationFailed(f"{report.message()}\n  (snapshot kept in quarantine: {kept})")
     destination = tidy_parquet(settings, source.id, snapshot.sha256)
     table = reader.tidy(raw)
     with atomic_path(destination) as tmp:
         table.write_parquet(tmp)
+    record_accepted(snapshot, settings, tidy_path=str(destination), rows=table.height)
     return {
         "dataset_id": source.id,
         "sha256": snapshot.sha256,

@@ -44,3 +44,15 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def raw_snapshots():
+    """The raw snapshot files of one dataset folder (not sidecars, not the ledger)."""
+
+    def listing(folder: Path) -> list[Path]:
+        if not folder.exists():
+            return []
+        return sorted(p for p in folder.iterdir() if not p.name.endswith((".json", ".jsonl")))
+
+    return listing

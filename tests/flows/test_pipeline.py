@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -81,16 +82,18 @@ def test_duckdb_and_parquet_hold_the_same_table(published):
     assert in_duckdb == (tables["forecasts"].rows, 1)
 
 
-def test_snapshots_were_kept_with_sidecars(published):
+def test_snapshots_were_kept_with_sidecars(published, raw_snapshots):
     data_dir, _ = published
     for folder in (data_dir / "snapshots").iterdir():
-        raw = [p for p in folder.iterdir() if p.suffix != ".json"]
+        raw = raw_snapshots(folder)
         assert len(raw) == 1
         assert hashlib.sha256(raw[0].read_bytes()).hexdigest() == raw[0].name.split(".")[0]
         assert raw[0].with_name(raw[0].name.split(".")[0] + ".json").is_file()
 
 
-def test_a_second_run_on_unchanged_data_replaces_the_table(published, mirror, monkeypatch):
+def test_a_second_run_on_unchanged_data_replaces_the_table(
+    published, mirror, monkeypatch, raw_snapshots
+):
     data_dir, first = published
     before = pl.read_parquet(first["forecasts"].parquet)
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
@@ -105,7 +108,7 @@ def test_a_second_run_on_unchanged_data_replaces_the_table(published, mirror, mo
     with duckdb.connect(str(second["forecasts"].duckdb), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM forecasts").fetchone()[0] == after.height
     for folder in (data_dir / "snapshots").iterdir():
-        assert len(list(folder.iterdir())) == 2, "identical bytes must not make a new snapshot"
+        assert len(raw_snapshots(folder)) == 1, "identical bytes must not make a new snapshot"
 
 
 def corrupted_mirror(mirror: Path, tmp_path: Path, corrupt) -> Path:
@@ -156,6 +159,11 @@ def test_a_corrupted_source_fails_the_run_and_leaves_published_tables_alone(
     for fragment in expected:
         assert fragment in message
     assert "wdi_sp_pop_totl" not in message, "only the corrupted source should be reported"
+    [reason_file] = (data_dir / "quarantine" / "wdi_sp_pop_scie_rd_p6").glob("*.reason.json")
+    reason = json.loads(reason_file.read_text())
+    assert reason["run_id"] and expected[0] in reason["fault"]
+    assert reason["validation"]["failures"], "the validation result is kept with the snapshot"
+    reason_file.unlink()  # the next parametrised case checks its own quarantine record
     assert parquet.read_bytes() == parquet_before
     with duckdb.connect(str(database), read_only=True) as connection:
         assert (

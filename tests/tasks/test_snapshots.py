@@ -36,15 +36,22 @@ def test_a_snapshot_is_named_by_its_checksum_and_described_by_a_sidecar(settings
 
     again = store_snapshot(source, download, settings_env)
     assert not again.is_new and again.path == first.path
-    assert len(list(first.path.parent.iterdir())) == 2  # one raw file, one sidecar
+    assert sorted(p.name for p in first.path.parent.iterdir()) == sorted(
+        [first.path.name, first.sidecar_path.name]
+    )
 
 
-def test_an_unreadable_download_leaves_no_snapshot(settings_env):
+def test_an_unreadable_download_leaves_no_snapshot_and_is_quarantined(settings_env):
     source = CATALOG[RESEARCHERS_PER_MILLION]
     page = Download(source.id, b"<html><body>502 Bad Gateway</body></html>", source.url, "x.csv")
-    with pytest.raises(
-        ReaderError, match=re.escape(f"{source.id}: the download from {source.url}")
-    ):
+    expected = re.escape(f"{source.id}: the download from {source.url}")
+    with pytest.raises(ReaderError, match=expected) as failure:
         store_snapshot(source, page, settings_env)
+    assert "HTML page" in str(failure.value) and "quarantine" in str(failure.value)
     folder = settings_env.data_dir / "snapshots" / source.id
     assert not folder.exists() or not any(folder.iterdir())
+    quarantined = settings_env.data_dir / "quarantine" / source.id
+    [kept] = [p for p in quarantined.iterdir() if p.suffix == ".csv"]
+    assert kept.read_bytes() == page.data
+    reason = json.loads(kept.with_name(kept.name.split(".")[0] + ".reason.json").read_text())
+    assert reason["source"] == source.url and "HTML page" in reason["fault"]
