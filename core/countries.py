@@ -63,6 +63,7 @@ def is_country_iso3(code: str | None) -> bool:
 def normalise_name(name: str) -> str:
     """Lower case, no accents, no footnote markers, punctuation folded to spaces."""
     text = re.sub(r"<sup>.*?</sup>|\[\w{1,3}\]|[*†‡]+", " ", name)
+    text = text.translate({ord(mark): "'" for mark in "\u2019\u2018`\u00b4"})
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = re.sub(r"[^a-z0-9]+", " ", text.lower().replace("&", " and "))
     return " ".join(text.split())

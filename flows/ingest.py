@@ -15,6 +15,7 @@ from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
 from flows.progress import FlowProgress
+from tasks.report import publish_data_docs, publish_validation_summary
 from tasks.snapshots import pull_snapshot
 from tasks.sources.catalog import CATALOG, RATE_LIMITS, dataset
 from tasks.tidy import accept_snapshot
@@ -47,6 +48,21 @@ def ensure_rate_limits(dataset_ids: list[str]) -> None:
             )
 
 
+def _summary_row(dataset_id: str, status: str, outcome: dict) -> dict:
+    """One row of the validation summary artifact."""
+    return {
+        "dataset": dataset_id,
+        "status": status,
+        "rows": outcome.get("rows"),
+        "expectations": outcome.get("evaluated"),
+        "failed": len(outcome.get("warnings", [])) if status == "accepted" else None,
+        "highest_severity": outcome.get("highest_severity")
+        or ("critical" if status == "failed" else None),
+        "first_problems": "; ".join(outcome.get("warnings", [])[:2])[:300]
+        or outcome.get("problem", "")[:300],
+    }
+
+
 @flow(name="ingest")
 def ingest(datasets: list[str] | None = None) -> list[Ingested]:
     """Pull ``datasets`` (default: the whole catalog), keep snapshots, validate, tidy."""
@@ -65,7 +81,7 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
             continue
         snapshots[dataset_id] = future.result()
         accepted[accept_snapshot.submit(snapshots[dataset_id])] = dataset_id
-    results = []
+    results, summary = [], []
     for future in as_completed(list(accepted)):
         dataset_id = accepted[future]
         progress.step(dataset_id)
@@ -73,6 +89,7 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
             failures[dataset_id] = str(future.state.result(raise_on_failure=False))
             continue
         outcome, snapshot = future.result(), snapshots[dataset_id]
+        summary.append(_summary_row(dataset_id, "accepted", outcome))
         results.append(
             Ingested(
                 dataset_id=dataset_id,
@@ -84,6 +101,9 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
                 warnings=outcome["warnings"],
             )
         )
+    summary += [_summary_row(d, "failed", {"problem": m}) for d, m in failures.items()]
+    publish_validation_summary(sorted(summary, key=lambda row: row["dataset"]), "ingest")
+    publish_data_docs()
     if failures:
         for dataset_id, message in failures.items():
             get_run_logger().error("%s failed: %s", dataset_id, message)

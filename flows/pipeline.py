@@ -16,6 +16,7 @@ from flows.ingest import ingest
 from tasks.features.panel import country_year_panel
 from tasks.forecast import forecast_target
 from tasks.publish import PublishedTable, publish
+from tasks.report import publish_data_docs
 from tasks.sources.catalog import POPULATION_TOTAL, RESEARCHERS_PER_MILLION, WPP_POPULATION_BY_AGE
 from tasks.validate import validate_table
 
@@ -44,7 +45,9 @@ def pipeline(until_year: int = 2035, min_observed_years: int = 8) -> dict[str, P
     forecasts = forecast_target(panel, "researchers", until_year, min_observed_years, run_id)
     validate_table(forecasts, "forecasts", "table forecasts")
 
-    return {
+    published = {
         "country_year_panel": publish(panel, "country_year_panel"),
         "forecasts": publish(forecasts, "forecasts"),
     }
+    publish_data_docs()
+    return published

@@ -25,19 +25,22 @@ from expectations import suite_definition
 from tasks.snapshots import Snapshot, quarantine_snapshot, record_accepted
 from tasks.sources.catalog import dataset
 from tasks.sources.formats import resolve_format
-from tasks.validate import ValidationFailed, validate_frame
+from tasks.validate import ValidationFailed, current_run_name, validate_frame
 
 
 def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
     """Validate ``snapshot`` (raise :class:`ValidationFailed` on a critical failure), tidy
     it and keep the result as ``tidy/<dataset>/<sha256>.parquet``.
 
-    Returns ``{"dataset_id", "sha256", "tidy_path", "rows", "warnings"}``."""
+    Returns ``{"dataset_id", "sha256", "tidy_path", "rows", "evaluated",
+    "highest_severity", "warnings"}``."""
     source = dataset(snapshot.dataset_id)
     reader = resolve_format(source.reader)
     raw = reader.parse(snapshot.path)
     label = f"{source.id} (snapshot {snapshot.path.name} of {snapshot.sidecar['source']})"
-    report = validate_frame(raw, source.suite, label)
+    report = validate_frame(
+        raw, source.suite, label, store=settings.data_dir, run_name=current_run_name()
+    )
     if report.is_critical:
         kept = quarantine_snapshot(snapshot, report.message(), asdict(report), settings)
         raise ValidationFailed(f"{report.message()}\n  (snapshot kept in quarantine: {kept})")
@@ -51,6 +54,8 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
         "sha256": snapshot.sha256,
         "tidy_path": str(destination),
         "rows": table.height,
+        "evaluated": report.evaluated,
+        "highest_severity": report.highest_severity,
         "warnings": [failure.describe() for failure in report.failures],
     }
 

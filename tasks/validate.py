@@ -9,7 +9,10 @@ seconds), and a Polars frame becomes pandas only here, at GX's boundary.
 from __future__ import annotations
 
 import logging
+import re
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -17,9 +20,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from core.settings import get_settings
 from expectations import suite_definition
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
+_GX_LOCK = threading.Lock()
 EXAMPLES_PER_FAILURE = 5
 
 
@@ -73,24 +78,47 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def validate_frame(frame: pl.DataFrame, suite_name: str, label: str) -> ValidationReport:
-    """Run the suite ``expectations/<suite_name>.json`` on ``frame``."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+def validate_frame(
+    frame: pl.DataFrame,
+    suite_name: str,
+    label: str,
+    *,
+    store: Path | None = None,
+    run_name: str | None = None,
+) -> ValidationReport:
+    """Run the suite ``expectations/<suite_name>.json`` on ``frame``.
 
-    for name in ("great_expectations", "great_expectations.data_context.types.base"):
-        logging.getLogger(name).setLevel(logging.WARNING)  # GX sets INFO on the latter
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    definition = suite_definition(suite_name)
-    suite = gx.ExpectationSuite(name=definition["name"], expectations=definition["expectations"])
-    batch = (
-        context.data_sources.add_pandas("talentflow")
-        .add_dataframe_asset(suite_name)
-        .add_batch_definition_whole_dataframe("whole")
-        .get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-    )
-    result = batch.validate(suite, result_format="SUMMARY")
+    ``store``: a folder for GX's file context (``<store>/gx``), which keeps every result
+    for Data Docs; None validates in memory (nothing kept). ``run_name`` groups results of
+    one flow run in Data Docs."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    data = frame.to_pandas()
+    with _GX_LOCK:  # GX contexts and stores are not thread-safe; tasks run in threads
+        context = _context(store)
+        definition = suite_definition(suite_name)
+        suite = context.suites.add_or_update(
+            gx.ExpectationSuite(name=definition["name"], expectations=definition["expectations"])
+        )
+        source = context.data_sources.add_or_update_pandas("talentflow")
+        try:
+            asset = source.get_asset(suite_name)
+        except LookupError:
+            asset = source.add_dataframe_asset(suite_name)
+        try:
+            batch = asset.get_batch_definition("whole")
+        except (KeyError, LookupError, ValueError):
+            batch = asset.add_batch_definition_whole_dataframe("whole")
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{suite_name}--{label.split()[0]}")[:120]
+        validation = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite)
+        )
+        result = validation.run(
+            batch_parameters={"dataframe": data},
+            result_format="SUMMARY",
+            run_id=RunIdentifier(run_name=run_name or "talentflow"),
+        )
     failures = [
         FailedExpectation(
             expectation=r.expectation_config.type,
@@ -106,6 +134,31 @@ def validate_frame(frame: pl.DataFrame, suite_name: str, label: str) -> Validati
         if not r.success
     ]
     return ValidationReport(suite_name, label, len(result.results), failures)
+
+
+def _context(store: Path | None) -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # GX sets INFO on the latter
+    if store is None:
+        context = gx.get_context(mode="ephemeral")
+    else:
+        store.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(store))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def build_data_docs(store: Path) -> Path:
+    """Render GX Data Docs (static HTML) for every result kept under ``store``; return
+    the index page."""
+    with _GX_LOCK:
+        context = _context(store)
+        context.build_data_docs()
+        [site] = context.get_docs_sites_urls()
+    return Path(site["site_url"].removeprefix("file://"))
 
 
 def _examples(result: dict) -> list[Any]:
@@ -135,7 +188,9 @@ def _plain(value: Any) -> Any:
 def validate_table(frame: pl.DataFrame, suite_name: str, label: str) -> ValidationReport:
     """Validate ``frame``; raise :class:`ValidationFailed` on a critical failure, log the
     rest."""
-    report = validate_frame(frame, suite_name, label)
+    report = validate_frame(
+        frame, suite_name, label, store=get_settings().data_dir, run_name=current_run_name()
+    )
     logger = get_run_logger()
     if report.is_critical:
         raise ValidationFailed(report.message())
@@ -144,3 +199,10 @@ def validate_table(frame: pl.DataFrame, suite_name: str, label: str) -> Validati
     else:
         logger.info("%s: %d expectations of %r passed", label, report.evaluated, suite_name)
     return report
+
+
+def current_run_name() -> str:
+    """The GX run name of the current Prefect flow run (groups results in Data Docs)."""
+    from prefect import runtime
+
+    return f"{runtime.flow_run.flow_name or 'talentflow'}-{runtime.flow_run.id or 'local'}"

@@ -18,11 +18,12 @@ line or field, and the fault.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,89 @@ def parse_numbers(
                 f"{row[column]!r} is not a number ({bad.height} such cell(s))"
             )
     return parsed
+
+
+def read_text_csv(path: Path, *, required: Sequence[str] = ()) -> pl.DataFrame:
+    """The CSV at ``path`` (plain, gzipped or zipped) as text columns, header names as
+    published. Empty cells become null; nothing else does (``NA`` is Namibia's ISO2 code,
+    and a UIS magnitude code).
+
+    Raises :class:`ReaderError` for a row whose field count differs from the header's (a
+    truncated download or a hand-edited copy), naming the line, and for a header lacking
+    any of ``required`` (the columns the caller must type), naming them."""
+    _, data = open_payload(path, "*.csv")
+    text = decode(path, data)
+    check_field_counts(path, text)
+    try:
+        frame = pl.read_csv(io.StringIO(text), infer_schema=False)
+    except pl.exceptions.PolarsError as error:
+        raise ReaderError(f"{path}: cannot parse as CSV: {error}") from error
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise ReaderError(
+            f"{path}: no column(s) {missing} in the header {frame.columns}; the publisher "
+            "changed its layout, or this is another file"
+        )
+    return frame
+
+
+def check_field_counts(path: Path, text: str) -> None:
+    """Refuse a CSV whose rows do not all have the header's number of fields. Polars
+    would pad a short last row with nulls, hiding a truncated download."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ReaderError(f"{path}: no header line")
+        for row in reader:
+            if row and len(row) != len(header):
+                raise ReaderError(
+                    f"{path}: line {reader.line_num} has {len(row)} field(s), the header has "
+                    f"{len(header)}: a truncated or corrupted file? Pull it again."
+                )
+    except csv.Error as error:
+        raise ReaderError(f"{path}: line {reader.line_num}: malformed CSV: {error}") from error
+
+
+def parse_whole_numbers(
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    path: Path,
+    *,
+    first_line: int,
+    dtype: type[pl.DataType] = pl.Int64,
+) -> pl.DataFrame:
+    """Cast text columns holding whole numbers (``2003`` or ``2003.0``) to ``dtype``.
+    Empty cells become null; text that is not a number, or a number with a fraction
+    (``2003.5``), raises ReaderError naming the line and column."""
+    parsed = parse_numbers(frame, list(columns), path, first_line=first_line)
+    for column in columns:
+        fractional = parsed.with_row_index("_row").filter(
+            pl.col(column).is_not_null()
+            & (~pl.col(column).is_finite() | (pl.col(column) != pl.col(column).round(0)))
+        )
+        if fractional.height:
+            row = fractional.row(0, named=True)["_row"]
+            raise ReaderError(
+                f"{path}: line {first_line + row}, column {column!r}: "
+                f"{frame[column][row]!r} is not a whole number ({fractional.height} such "
+                "cell(s))"
+            )
+    return parsed.with_columns(pl.col(c).cast(dtype) for c in columns)
+
+
+def require_columns(
+    raw: pl.DataFrame, columns: Sequence[str], what: str, suite: str | None = None
+) -> None:
+    """Refuse to tidy a parsed table that lacks a column tidy reads, naming it. (parse
+    keeps unknown layouts so that the suite can report them; tidy cannot guess.)"""
+    missing = [column for column in columns if column not in raw.columns]
+    if missing:
+        check = f"its {suite!r} validation report" if suite else "its validation report"
+        raise ReaderError(
+            f"{what}: no column(s) {missing} (the parsed table has {raw.columns}); the "
+            f"publisher renamed or dropped them: {check} names the layout change."
+        )
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,27 @@ def test_only_countries_with_eight_observed_years_are_forecast(published):
     assert forecast == eligible and len(eligible) > 50
 
 
+def test_the_run_builds_data_docs_and_reports_them_in_prefect(published):
+    from prefect.artifacts import Artifact
+
+    data_dir, _ = published
+    index = data_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert index.is_file()
+    pages = list((index.parent / "validations").rglob("*.html"))
+    assert len(pages) >= 5, "three sources, the panel and the forecasts were validated"
+    link = Artifact.get("data-docs")
+    assert link is not None and index.as_uri() in link.data
+    summary = Artifact.get("validation-summary")
+    assert summary is not None
+    rows = json.loads(summary.data)
+    assert {row["dataset"] for row in rows} == {
+        "wdi_sp_pop_scie_rd_p6",
+        "wdi_sp_pop_totl",
+        "wpp2024_population_by_age5",
+    }
+    assert {row["status"] for row in rows} == {"accepted"}
+
+
 def test_duckdb_and_parquet_hold_the_same_table(published):
     _, tables = published
     with duckdb.connect(str(tables["forecasts"].duckdb), read_only=True) as connection:
