@@ -98,7 +98,7 @@ def pull(
         try:
             landed = ingest(selected)
         except IngestFailed as error:
-            console.print(f"[red]{error}[/]")
+            console.print(str(error), soft_wrap=True, markup=False, style="red")
             raise typer.Exit(1) from None
         finally:
             remove_listener(advance)

@@ -48,6 +48,10 @@ def ensure_rate_limits(dataset_ids: list[str]) -> None:
             )
 
 
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
 def _summary_row(dataset_id: str, status: str, outcome: dict) -> dict:
     """One row of the validation summary artifact."""
     return {
@@ -75,20 +79,23 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
     accepted, snapshots, failures = {}, {}, {}
     for future in as_completed(list(pulls)):
         dataset_id = pulls[future]
-        if future.state.is_failed():
-            failures[dataset_id] = str(future.state.result(raise_on_failure=False))
+        try:
+            snapshots[dataset_id] = future.result()
+        except Exception as error:  # one dataset's fault must not stop the others
+            failures[dataset_id] = _describe(error)
             progress.step(f"{dataset_id} failed")
             continue
-        snapshots[dataset_id] = future.result()
         accepted[accept_snapshot.submit(snapshots[dataset_id])] = dataset_id
     results, summary = [], []
     for future in as_completed(list(accepted)):
         dataset_id = accepted[future]
         progress.step(dataset_id)
-        if future.state.is_failed():
-            failures[dataset_id] = str(future.state.result(raise_on_failure=False))
+        try:
+            outcome = future.result()
+        except Exception as error:
+            failures[dataset_id] = _describe(error)
             continue
-        outcome, snapshot = future.result(), snapshots[dataset_id]
+        snapshot = snapshots[dataset_id]
         summary.append(_summary_row(dataset_id, "accepted", outcome))
         results.append(
             Ingested(
@@ -107,8 +114,9 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
     if failures:
         for dataset_id, message in failures.items():
             get_run_logger().error("%s failed: %s", dataset_id, message)
+        landed = "; the others landed" if len(failures) < len(dataset_ids) else ""
         raise IngestFailed(
-            f"{len(failures)} of {len(dataset_ids)} datasets failed; the others landed:\n"
+            f"{len(failures)} of {len(dataset_ids)} datasets failed{landed}:\n"
             + "\n".join(f"- {d}: {m}" for d, m in sorted(failures.items()))
         )
     return sorted(results, key=lambda r: r.dataset_id)

@@ -1,7 +1,7 @@
 """Raw snapshots: every download kept as published, named by its sha256, with a sidecar.
 
 Layout: ``<data_dir>/snapshots/<dataset_id>/<sha256><suffix>`` and beside it
-``<sha256>.json`` (source, retrieved-at, size, sha256, rows, publisher, licence, ETag
+``<sha256>.meta.json`` (source, retrieved-at, size, sha256, rows, publisher, licence, ETag
 and Last-Modified when the server sent them). Identical bytes make no new snapshot; the
 raw file is read once before it is committed (a temporary file renamed into place), so a
 failed or unreadable pull leaves nothing partial behind.
@@ -29,6 +29,9 @@ from tasks.sources.catalog import RATE_LIMITS, Dataset, dataset
 from tasks.sources.fetch import Download, fetch
 from tasks.sources.formats import ReaderError, resolve_format
 
+# Never plain ".json": a JSON snapshot (an ORCID record) is itself "<sha256>.json".
+SIDECAR_SUFFIX = ".meta.json"
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -40,7 +43,7 @@ class Snapshot:
 
     @property
     def sidecar_path(self) -> Path:
-        return self.path.with_name(f"{self.sha256}.json")
+        return self.path.with_name(f"{self.sha256}{SIDECAR_SUFFIX}")
 
 
 def _suffix(filename: str) -> str:
@@ -57,7 +60,7 @@ def store_snapshot(source: Dataset, download: Download, settings: Settings) -> S
     sha256 = hashlib.sha256(download.data).hexdigest()
     folder = snapshots_dir(settings, source.id)
     path = folder / f"{sha256}{_suffix(download.filename)}"
-    sidecar_path = folder / f"{sha256}.json"
+    sidecar_path = folder / f"{sha256}{SIDECAR_SUFFIX}"
     if path.exists() and sidecar_path.exists():
         return Snapshot(source.id, path, sha256, False, json.loads(sidecar_path.read_text()))
     with atomic_path(path) as tmp:

@@ -53,6 +53,7 @@ def raw_snapshots():
     def listing(folder: Path) -> list[Path]:
         if not folder.exists():
             return []
-        return sorted(p for p in folder.iterdir() if not p.name.endswith((".json", ".jsonl")))
+        kept = (".meta.json", ".reason.json", ".jsonl")
+        return sorted(p for p in folder.iterdir() if not p.name.endswith(kept))
 
     return listing

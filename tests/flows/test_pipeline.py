@@ -109,7 +109,7 @@ def test_snapshots_were_kept_with_sidecars(published, raw_snapshots):
         raw = raw_snapshots(folder)
         assert len(raw) == 1
         assert hashlib.sha256(raw[0].read_bytes()).hexdigest() == raw[0].name.split(".")[0]
-        assert raw[0].with_name(raw[0].name.split(".")[0] + ".json").is_file()
+        assert raw[0].with_name(raw[0].name.split(".")[0] + ".meta.json").is_file()
 
 
 def test_a_second_run_on_unchanged_data_replaces_the_table(

@@ -55,3 +55,13 @@ def test_an_unreadable_download_leaves_no_snapshot_and_is_quarantined(settings_e
     assert kept.read_bytes() == page.data
     reason = json.loads(kept.with_name(kept.name.split(".")[0] + ".reason.json").read_text())
     assert reason["source"] == source.url and "HTML page" in reason["fault"]
+
+
+def test_a_json_snapshot_and_its_sidecar_do_not_collide(settings_env):
+    source = CATALOG["orcid_sample_record_full_3_0"]
+    download = fetch(source, settings_env)
+    snapshot = store_snapshot(source, download, settings_env)
+    assert snapshot.path.read_bytes() == download.data
+    assert snapshot.sidecar_path != snapshot.path
+    assert json.loads(snapshot.sidecar_path.read_text())["sha256"] == snapshot.sha256
+    assert snapshot.path.stat().st_mode & 0o044, "snapshots are readable beyond their owner"

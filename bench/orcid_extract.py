@@ -1,0 +1,120 @@
+"""Bench: stream affiliations out of a synthetic ORCID public data file.
+
+Not a test. Writes a synthetic summaries tarball (default 50,000 records) into a
+temporary directory, then reads it with
+:func:`tasks.sources.orcid.iter_affiliations_from_tarball` in a fresh process, so the
+peak RSS printed is the extractor's alone. Prints records/s and peak RSS; with the source
+mirror present (``TALENTFLOW_MIRROR`` or ``../shared/data``) it also times the 37 KB
+``record-3.0.xml`` sample, parsed in memory, closer in size to a busy real record than the
+synthetic ones.
+
+    python bench/orcid_extract.py [--records 50000] [--batch-size 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def extract(path: Path, batch_size: int) -> dict:
+    """Run in the child process: stream the file, return the figures."""
+    from tasks.sources.orcid import ExtractionSummary, iter_affiliations_from_tarball
+
+    summary = ExtractionSummary(path)
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    rows = sum(
+        frame.height for frame in iter_affiliations_from_tarball(path, batch_size, summary=summary)
+    )
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "records": summary.records_read,
+        "affiliations": rows,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def sample_rate(repeats: int = 2000) -> float | None:
+    """Records/s for parse + extract of the real record-3.0.xml sample, read in place."""
+    from tasks.sources import orcid
+
+    mirror = Path(os.environ.get("TALENTFLOW_MIRROR", REPO.parent / "shared" / "data"))
+    sample = mirror / "orcid" / "samples" / "record-3.0.xml"
+    if not sample.is_file():
+        return None
+    data = sample.read_bytes()
+    parser = orcid.hardened_xml_parser()
+    started = time.process_time()
+    for _ in range(repeats):
+        orcid._xml_rows(orcid._parse_xml(data, "record-3.0.xml", parser), "record-3.0.xml")
+    return repeats / (time.process_time() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--extract", type=Path, help=argparse.SUPPRESS)  # child process
+    arguments = parser.parse_args()
+    if arguments.extract:
+        print(json.dumps(extract(arguments.extract, arguments.batch_size)))
+        return
+
+    from tasks.sources.orcid_synthetic import write_synthetic_data_file
+
+    with tempfile.TemporaryDirectory(prefix="orcid_synthetic_bench_") as directory:
+        path = Path(directory) / "ORCID_synthetic_summaries.tar.gz"
+        started = time.perf_counter()
+        write_synthetic_data_file(path, arguments.records, seed=0)
+        written = time.perf_counter() - started
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--extract",
+                str(path),
+                "--batch-size",
+                str(arguments.batch_size),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        figures = json.loads(child.stdout.strip().splitlines()[-1])
+        size = path.stat().st_size
+    print(
+        f"synthetic file: {arguments.records:,} records, {size / 2**20:.1f} MiB gzip, "
+        f"written in {written:.1f} s"
+    )
+    print(
+        f"extract: {figures['records']:,} records, {figures['affiliations']:,} affiliations in "
+        f"{figures['seconds']:.1f} s wall ({figures['cpu_seconds']:.1f} s CPU): "
+        f"{figures['records'] / figures['seconds']:,.0f} records/s wall, "
+        f"{figures['records'] / figures['cpu_seconds']:,.0f} records/s CPU"
+    )
+    print(
+        f"extract peak RSS: {figures['peak_rss_mib']:.0f} MiB (batch size {arguments.batch_size:,})"
+    )
+    rate = sample_rate()
+    if rate is not None:
+        print(
+            f"record-3.0.xml sample (37 KB), parse + extract in memory: {rate:,.0f} records/s CPU"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPU(s)")
+
+
+if __name__ == "__main__":
+    main()

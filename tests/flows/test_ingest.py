@@ -1,0 +1,112 @@
+"""The ingest flow on the real mirror: every catalog dataset lands, reruns change
+nothing, one bad source fails alone."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.ingest import IngestFailed, ensure_rate_limits, ingest
+from tasks.sources.catalog import CATALOG, RATE_LIMITS
+
+
+@pytest.fixture(scope="module")
+def landed(prefect_harness, mirror, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("ingest-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TALENTFLOW_MIRROR", str(mirror))
+        patch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+        return data_dir, ingest()
+
+
+def test_every_catalog_dataset_lands_with_a_tidy_table(landed):
+    data_dir, results = landed
+    assert [r.dataset_id for r in results] == sorted(CATALOG)
+    for result in results:
+        # The ORCID person sample holds names and addresses, no affiliation: empty by design.
+        expect_rows = result.dataset_id != "orcid_sample_person_3_0"
+        assert result.is_new and (result.rows > 0) == expect_rows, result.dataset_id
+        tidy = pl.read_parquet(result.tidy_path)
+        assert tidy.height == result.tidy_rows and (tidy.height > 0) == expect_rows
+        assert result.tidy_path.startswith(str(data_dir / "tidy" / result.dataset_id))
+        sidecar = data_dir / "snapshots" / result.dataset_id / f"{result.sha256}.meta.json"
+        assert sidecar.is_file()
+
+
+def test_a_rerun_on_unchanged_sources_makes_no_new_snapshot(
+    landed, mirror, monkeypatch, raw_snapshots
+):
+    data_dir, first = landed
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    chosen = ["wdi_sp_pop_totl", "mpidr_scopus_flows"]
+    again = ingest(chosen)
+    assert [r.is_new for r in again] == [False, False]
+    before = {r.dataset_id: r.sha256 for r in first}
+    assert {r.dataset_id: r.sha256 for r in again} == {d: before[d] for d in chosen}
+    for dataset_id in chosen:
+        assert len(raw_snapshots(data_dir / "snapshots" / dataset_id)) == 1
+
+
+def test_one_bad_source_fails_alone_and_is_named(
+    landed, mirror, tmp_path, monkeypatch, raw_snapshots
+):
+    data_dir, _ = landed
+    bad_mirror = tmp_path / "mirror"
+    (bad_mirror / "wdi").mkdir(parents=True)
+    (bad_mirror / "wdi" / "API_SP.POP.TOTL_DS2_en_csv_v2.csv").symlink_to(
+        mirror / "wdi" / "API_SP.POP.TOTL_DS2_en_csv_v2.csv"
+    )
+    (bad_mirror / "wdi" / "API_GB.XPD.RSDV.GD.ZS_DS2_en_csv_v2_232.csv").write_text(
+        "<!DOCTYPE html><html><body>Service Unavailable</body></html>"
+    )
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(bad_mirror))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(IngestFailed) as failure:
+        ingest(["wdi_sp_pop_totl", "wdi_gb_xpd_rsdv_gd_zs"])
+    message = str(failure.value)
+    assert "1 of 2 datasets failed" in message
+    assert "wdi_gb_xpd_rsdv_gd_zs" in message and "HTML" in message
+    assert raw_snapshots(tmp_path / "data" / "snapshots" / "wdi_gb_xpd_rsdv_gd_zs") == []
+    assert len(list((tmp_path / "data" / "quarantine" / "wdi_gb_xpd_rsdv_gd_zs").iterdir())) == 2
+    assert len(raw_snapshots(tmp_path / "data" / "snapshots" / "wdi_sp_pop_totl")) == 1
+
+
+def test_an_unknown_dataset_fails_before_anything_is_pulled(prefect_harness, settings_env):
+    state = ingest(["wdi_sp_pop_totl", "no_such_dataset"], return_state=True)
+    assert state.is_failed()
+    assert "unknown dataset 'no_such_dataset'" in str(state.result(raise_on_failure=False))
+    assert not (settings_env.data_dir / "snapshots").exists()
+
+
+def test_rate_limited_hosts_get_a_prefect_rate_limit(prefect_harness):
+    from prefect import get_client
+
+    ensure_rate_limits(["orcid_sample_record_3_0", "wdi_sp_pop_totl"])
+    with get_client(sync_client=True) as client:
+        world_bank = client.read_global_concurrency_limit_by_name(
+            RATE_LIMITS["api.worldbank.org"].name
+        )
+    assert world_bank.limit == 5 and world_bank.slot_decay_per_second == 2
+    # The ORCID samples come from GitHub, not the ORCID API: no ORCID limit is needed.
+
+
+def test_cli_pull_prints_a_summary_and_sources_lists_the_catalog(prefect_harness, settings_env):
+    runner = CliRunner()
+    pulled = runner.invoke(app, ["pull", "wdi_sp_pop_scie_rd_p6"])
+    assert pulled.exit_code == 0, pulled.output
+    assert "wdi_sp_pop_scie_rd_p6" in pulled.output and "new" in pulled.output
+    listed = runner.invoke(app, ["sources"])
+    assert listed.exit_code == 0
+    assert f"{len(CATALOG)} datasets" in listed.output
+
+
+def test_cli_pull_exits_non_zero_and_names_the_failure(
+    prefect_harness, settings_env, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(tmp_path))
+    result = CliRunner().invoke(app, ["pull", "wdi_sp_pop_totl"])
+    assert result.exit_code == 1
+    assert "wdi_sp_pop_totl" in result.output and "exactly one file" in result.output
