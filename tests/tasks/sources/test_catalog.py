@@ -33,3 +33,15 @@ def test_the_readme_lists_the_catalog_verbatim():
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- sources:start -->\n")[1].split("<!-- sources:end -->")[0]
     assert block == sources_markdown(), "run `talentflow sources --markdown` into the README"
+
+
+def test_expected_columns_come_from_the_suite_and_match_the_parsed_mirror(mirror: Path):
+    checked = 0
+    for source in CATALOG.values():
+        columns = source.expected_columns
+        if columns is None:
+            continue
+        [path] = mirror.glob(source.mirror_glob)
+        assert resolve_format(source.reader).parse(path).columns == columns, source.id
+        checked += 1
+    assert checked >= 20
