@@ -15,14 +15,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from prefect import task
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 from prefect.logging import get_run_logger
 
 from core.settings import Settings, get_settings
-from core.storage import atomic_path, tidy_parquet
+from core.storage import atomic_path, snapshots_dir, tidy_parquet
 from expectations import suite_definition
-from tasks.snapshots import Snapshot, quarantine_snapshot, record_accepted
+from tasks.drift import DriftReport, snapshot_drift
+from tasks.snapshots import Snapshot, accepted_history, quarantine_snapshot, record_accepted
 from tasks.sources.catalog import dataset
 from tasks.sources.formats import resolve_format
 from tasks.validate import ValidationFailed, current_run_name, validate_frame
@@ -44,8 +46,20 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
     if report.is_critical:
         kept = quarantine_snapshot(snapshot, report.message(), asdict(report), settings)
         raise ValidationFailed(f"{report.message()}\n  (snapshot kept in quarantine: {kept})")
-    destination = tidy_parquet(settings, source.id, snapshot.sha256)
     table = reader.tidy(raw)
+    warnings = [failure.describe() for failure in report.failures] + unknown_place_warnings(table)
+    drift = previous_drift(snapshot, table, settings)
+    if drift is not None:
+        findings = drift.findings()
+        critical = [message for severity, message in findings if severity == "critical"]
+        if critical:
+            fault = f"{label}: critical drift against the previous good snapshot: " + "; ".join(
+                critical
+            )
+            kept = quarantine_snapshot(snapshot, fault, {"drift": drift.summary()}, settings)
+            raise ValidationFailed(f"{fault}\n  (snapshot kept in quarantine: {kept})")
+        warnings += [f"[{severity}] drift: {message}" for severity, message in findings]
+    destination = tidy_parquet(settings, source.id, snapshot.sha256)
     with atomic_path(destination) as tmp:
         table.write_parquet(tmp)
     record_accepted(snapshot, settings, tidy_path=str(destination), rows=table.height)
@@ -55,9 +69,44 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
         "tidy_path": str(destination),
         "rows": table.height,
         "evaluated": report.evaluated,
-        "highest_severity": report.highest_severity,
-        "warnings": [failure.describe() for failure in report.failures],
+        "highest_severity": report.highest_severity or ("warning" if warnings else None),
+        "warnings": warnings,
+        "drift": drift.summary() if drift is not None else None,
     }
+
+
+def unknown_place_warnings(table: pl.DataFrame) -> list[str]:
+    """A warning per place column with places core.countries could not name."""
+    found = []
+    for kind in (c for c in table.columns if c.endswith("geo_kind")):
+        unknown = table.filter(pl.col(kind) == "unknown")
+        if unknown.height:
+            found.append(f"[warning] {unknown.height} row(s) with an unknown place ({kind})")
+    return found
+
+
+def previous_drift(
+    snapshot: Snapshot, table: pl.DataFrame, settings: Settings
+) -> DriftReport | None:
+    """Drift of ``table`` against the dataset's previous accepted snapshot, if any."""
+    history = [
+        e for e in accepted_history(settings, snapshot.dataset_id) if e["sha256"] != snapshot.sha256
+    ]
+    if not history:
+        return None
+    previous = history[-1]
+    path = Path(previous.get("tidy_path", ""))
+    if path.is_file():
+        return snapshot_drift(pl.read_parquet(path), table)
+    raw_files = [
+        p
+        for p in snapshots_dir(settings, snapshot.dataset_id).glob(f"{previous['sha256']}.*")
+        if not p.name.endswith(".meta.json")
+    ]
+    if not raw_files:
+        return None  # the previous snapshot was removed by hand: nothing to compare with
+    reader = resolve_format(dataset(snapshot.dataset_id).reader)
+    return snapshot_drift(reader.tidy(reader.parse(raw_files[0])), table)
 
 
 def _acceptance_key(context: Any, parameters: dict[str, Any]) -> str:

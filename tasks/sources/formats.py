@@ -40,7 +40,7 @@ def open_payload(path: Path, member_pattern: str = "*.csv") -> tuple[str, bytes]
     """Return (name, bytes) of the data file: the file itself, or its gunzipped
     content, or the member of a zip download that matches ``member_pattern``."""
     data = path.read_bytes()
-    if not data.strip():
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():
         raise ReaderError(f"{path}: the file is empty")
     if data[:2] == b"\x1f\x8b":
         try:

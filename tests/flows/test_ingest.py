@@ -3,6 +3,8 @@ nothing, one bad source fails alone."""
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -110,3 +112,55 @@ def test_cli_pull_exits_non_zero_and_names_the_failure(
     result = CliRunner().invoke(app, ["pull", "wdi_sp_pop_totl"])
     assert result.exit_code == 1
     assert "wdi_sp_pop_totl" in result.output and "exactly one file" in result.output
+
+
+RESEARCHERS = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
+
+
+def mirror_with(tmp_path, mirror, text: str):
+    """A mirror holding one edited copy of the real World Bank researchers file."""
+    copy = tmp_path / "mirror"
+    (copy / "wdi").mkdir(parents=True)
+    (copy / RESEARCHERS).write_text(text, encoding="utf-8-sig")
+    return copy
+
+
+def test_a_warning_lets_the_release_land_and_is_reported(landed, mirror, tmp_path, monkeypatch):
+    from prefect.artifacts import Artifact
+
+    data_dir, _ = landed
+    text = (mirror / RESEARCHERS).read_text(encoding="utf-8-sig")
+    edited = text.replace('"Albania","ALB"', '"Albania","ALX"')
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror_with(tmp_path, mirror, edited)))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+
+    [landed_again] = ingest(["wdi_sp_pop_scie_rd_p6"])
+
+    assert landed_again.is_new
+    problems = " | ".join(landed_again.warnings)
+    assert "unknown place" in problems
+    assert "drift: 1 countries no longer present" in problems and "ALB" in problems
+    [row] = json.loads(Artifact.get("validation-summary").data)
+    assert row["status"] == "accepted" and row["highest_severity"] == "warning"
+    assert "unknown place" in row["first_problems"]
+
+
+def test_a_half_empty_release_is_critical_drift_and_quarantined(
+    landed, mirror, tmp_path, monkeypatch, raw_snapshots
+):
+    data_dir, _ = landed
+    folder = data_dir / "snapshots" / "wdi_sp_pop_scie_rd_p6"
+    ledger_before = (folder / "accepted.jsonl").read_text()
+    lines = (mirror / RESEARCHERS).read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror_with(tmp_path, mirror, "".join(lines[:60]))))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+
+    with pytest.raises(IngestFailed) as failure:
+        ingest(["wdi_sp_pop_scie_rd_p6"])
+
+    message = str(failure.value)
+    assert "critical drift against the previous good snapshot" in message
+    assert "rows fell from" in message and "quarantine" in message
+    assert (folder / "accepted.jsonl").read_text() == ledger_before
+    reasons = list((data_dir / "quarantine" / "wdi_sp_pop_scie_rd_p6").glob("*.reason.json"))
+    assert any("rows fell" in json.loads(r.read_text())["fault"] for r in reasons)
