@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest
 from tasks.features.panel import country_year_panel
-from tasks.forecast import forecast_target
+from tasks.forecast import forecast_checks, forecast_target
 from tasks.publish import PublishedTable, publish
 from tasks.report import publish_data_docs
 from tasks.sources.catalog import POPULATION_TOTAL, RESEARCHERS_PER_MILLION, WPP_POPULATION_BY_AGE
@@ -44,6 +44,8 @@ def pipeline(until_year: int = 2035, min_observed_years: int = 8) -> dict[str, P
 
     forecasts = forecast_target(panel, "researchers", until_year, min_observed_years, run_id)
     validate_table(forecasts, "forecasts", "table forecasts")
+    checks = forecast_checks(forecasts, panel, until_year)
+    validate_table(checks, "forecast_checks", "forecast coverage and bounds")
 
     published = {
         "country_year_panel": publish(panel, "country_year_panel"),

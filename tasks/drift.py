@@ -20,7 +20,13 @@ measure                                 warning    critical
 rows lost, % of the previous release    > 10 %     > 50 %
 countries lost, % of previous coverage  any        > 20 %
 values changed, % of shared values      > 25 %     —
+year-on-year jump within a series       ×2 or ÷2   —
 =====================================  =========  ========
+
+The year-on-year check looks at one release alone: a value that doubles or halves from one
+year to the next within a series (same country and dimensions) is reported as a warning,
+with the count and the largest jumps. Real statistics do this (small countries, series
+breaks), so it never stops a run; it tells an analyst where to look.
 
 A critical drift stops the dataset like a critical expectation: the snapshot goes to
 quarantine and the previous good tables stay published. This module is pure Polars.
@@ -170,3 +176,44 @@ def snapshot_drift(previous: pl.DataFrame, current: pl.DataFrame) -> DriftReport
         largest_revisions=revisions[:LARGEST_REVISIONS],
         countries_kept=len(before & after),
     )
+
+
+JUMP_RATIO = 2.0
+
+
+def year_on_year_jumps(table: pl.DataFrame, examples: int = 3) -> tuple[int, list[dict]]:
+    """Values that at least double or halve between consecutive years of one series.
+
+    Series are the rows sharing every non-float column but ``year``; the values are the
+    float columns. Returns the number of jumps and the largest ``examples``."""
+    if "year" not in table.columns:
+        return 0, []
+    floats = [c for c, t in table.schema.items() if t.is_float()]
+    series = [c for c in table.columns if c not in floats and c != "year"]
+    found: list[pl.DataFrame] = []
+    for column in floats:
+        ordered = table.select(*series, "year", column).drop_nulls(column).sort([*series, "year"])
+        previous = pl.col(column).shift(1).over(series) if series else pl.col(column).shift(1)
+        last_year = pl.col("year").shift(1).over(series) if series else pl.col("year").shift(1)
+        jumps = ordered.with_columns(previous.alias("previous"), last_year.alias("last_year"))
+        jumps = jumps.filter(
+            (pl.col("year") - pl.col("last_year") == 1)
+            & (pl.col("previous") > 0)
+            & (pl.col(column) > 0)
+        ).with_columns((pl.col(column) / pl.col("previous")).alias("ratio"))
+        jumps = jumps.filter(
+            (pl.col("ratio") >= JUMP_RATIO) | (pl.col("ratio") <= 1 / JUMP_RATIO)
+        ).with_columns(pl.lit(column).alias("column"), pl.col(column).alias("value"))
+        found.append(jumps.select(*series, "year", "column", "previous", "value", "ratio"))
+    if not found:
+        return 0, []
+    every = pl.concat(found, how="diagonal_relaxed")
+    largest = (
+        every.with_columns(pl.max_horizontal(pl.col("ratio"), 1 / pl.col("ratio")).alias("_size"))
+        .sort("_size", descending=True)
+        .drop("_size")
+    )
+    return every.height, [
+        {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+        for row in largest.head(examples).iter_rows(named=True)
+    ]

@@ -101,6 +101,33 @@ def forecast_table(
     )
 
 
+def forecast_checks(forecasts: pl.DataFrame, panel: pl.DataFrame, until_year: int) -> pl.DataFrame:
+    """One row per target, country and model, for the ``forecast_checks`` suite: the years
+    a forecast covers (``years`` must equal ``span``, ending at ``until_year``) and its
+    largest upper bound as a share of the working-age population in the same year (a head
+    count of researchers cannot exceed the people aged 25-64)."""
+    bounded = forecasts.join(
+        panel.select("country_iso3", "year", "population_25_64"),
+        on=["country_iso3", "year"],
+        how="left",
+    )
+    return (
+        bounded.group_by("target", "country_iso3", "model")
+        .agg(
+            pl.col("year").min().alias("first_year"),
+            pl.col("year").max().alias("last_year"),
+            pl.col("year").n_unique().alias("years"),
+            (pl.col("yhat_upper") / pl.col("population_25_64")).max().alias("max_upper_share"),
+        )
+        .with_columns(
+            (pl.col("last_year") - pl.col("first_year") + 1).cast(pl.UInt32).alias("span"),
+            pl.col("years").cast(pl.UInt32),
+            pl.lit(until_year, dtype=pl.Int32).alias("until_year"),
+        )
+        .sort("target", "country_iso3", "model")
+    )
+
+
 @task(name="forecast", task_run_name="forecast-{target}", cache_policy=NO_CACHE)
 def forecast_target(
     panel: pl.DataFrame, target: str, until_year: int, min_observed_years: int, run_id: str

@@ -23,7 +23,7 @@ from prefect.logging import get_run_logger
 from core.settings import Settings, get_settings
 from core.storage import atomic_path, snapshots_dir, tidy_parquet
 from expectations import suite_definition
-from tasks.drift import DriftReport, snapshot_drift
+from tasks.drift import DriftReport, snapshot_drift, year_on_year_jumps
 from tasks.snapshots import Snapshot, accepted_history, quarantine_snapshot, record_accepted
 from tasks.sources.catalog import dataset
 from tasks.sources.formats import resolve_format
@@ -48,6 +48,11 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
         raise ValidationFailed(f"{report.message()}\n  (snapshot kept in quarantine: {kept})")
     table = reader.tidy(raw)
     warnings = [failure.describe() for failure in report.failures] + unknown_place_warnings(table)
+    jumps, largest = year_on_year_jumps(table)
+    if jumps:
+        warnings.append(
+            f"[warning] {jumps} value(s) doubled or halved in a year; largest: {largest}"
+        )
     drift = previous_drift(snapshot, table, settings)
     if drift is not None:
         findings = drift.findings()
