@@ -27,9 +27,14 @@ FORECAST_COLUMNS = [
     "yhat",
     "yhat_lower",
     "yhat_upper",
+    "yhat_lower_95",
+    "yhat_upper_95",
     "created_at",
 ]
+# yhat_lower/yhat_upper (the walking skeleton's columns, kept for their readers) are the
+# 80 % interval; yhat_lower_95/yhat_upper_95 the 95 % interval.
 INTERVAL_LEVEL = 80
+WIDE_LEVEL = 95
 
 
 def default_models() -> list[Forecaster]:
@@ -63,7 +68,7 @@ def forecast_table(
     created_at: datetime | None = None,
 ) -> pl.DataFrame:
     """Every model's forecast of every series, from its last observed year to
-    ``until_year``, with the ``INTERVAL_LEVEL`` % interval, in ``FORECAST_COLUMNS``."""
+    ``until_year``, with its 80 % and 95 % intervals, in ``FORECAST_COLUMNS``."""
     if history.is_empty():
         raise ValueError(f"no series of {target!r} has enough observations to forecast")
     horizon = until_year - int(
@@ -72,17 +77,27 @@ def forecast_table(
     created_at = created_at or datetime.now(UTC)
     frames = []
     for model in models:
-        predicted = model.fit(history).predict(horizon, levels=(INTERVAL_LEVEL,))
+        predicted = model.fit(history).predict(horizon, levels=(INTERVAL_LEVEL, WIDE_LEVEL))
         frames.append(
             predicted.filter(pl.col("year") <= until_year).with_columns(
                 pl.lit(model.name).alias("model")
             )
         )
     floor = 0.0 if non_negative else None
-    point, lower, upper = (
+    point, lower, upper, lower_95, upper_95 = (
         pl.col(c).clip(lower_bound=floor)
-        for c in ("mean", f"lo{INTERVAL_LEVEL}", f"hi{INTERVAL_LEVEL}")
+        for c in (
+            "mean",
+            f"lo{INTERVAL_LEVEL}",
+            f"hi{INTERVAL_LEVEL}",
+            f"lo{WIDE_LEVEL}",
+            f"hi{WIDE_LEVEL}",
+        )
     )
+    # A sampled interval (Prophet) can miss its own point forecast, or the wider interval
+    # the narrower one, by a hair: each bound is widened to keep the nesting.
+    lower_80 = pl.min_horizontal(lower, point)
+    upper_80 = pl.max_horizontal(upper, point)
     return (
         pl.concat(frames)
         .select(
@@ -92,9 +107,10 @@ def forecast_table(
             "year",
             "model",
             point.alias("yhat"),
-            # A sampled interval (Prophet) can miss its own point forecast by a hair.
-            pl.min_horizontal(lower, point).alias("yhat_lower"),
-            pl.max_horizontal(upper, point).alias("yhat_upper"),
+            lower_80.alias("yhat_lower"),
+            upper_80.alias("yhat_upper"),
+            pl.min_horizontal(lower_95, lower_80).alias("yhat_lower_95"),
+            pl.max_horizontal(upper_95, upper_80).alias("yhat_upper_95"),
             pl.lit(created_at).dt.replace_time_zone("UTC").alias("created_at"),
         )
         .sort("target", "country_iso3", "model", "year")
@@ -117,7 +133,7 @@ def forecast_checks(forecasts: pl.DataFrame, panel: pl.DataFrame, until_year: in
             pl.col("year").min().alias("first_year"),
             pl.col("year").max().alias("last_year"),
             pl.col("year").n_unique().alias("years"),
-            (pl.col("yhat_upper") / pl.col("population_25_64")).max().alias("max_upper_share"),
+            (pl.col("yhat_upper_95") / pl.col("population_25_64")).max().alias("max_upper_share"),
         )
         .with_columns(
             (pl.col("last_year") - pl.col("first_year") + 1).cast(pl.UInt32).alias("span"),

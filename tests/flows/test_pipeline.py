@@ -38,6 +38,8 @@ def test_the_forecast_table_covers_china_and_the_us_through_2035(published):
         "yhat",
         "yhat_lower",
         "yhat_upper",
+        "yhat_lower_95",
+        "yhat_upper_95",
         "created_at",
     ]
     assert forecasts["run_id"].n_unique() == 1
@@ -48,15 +50,15 @@ def test_the_forecast_table_covers_china_and_the_us_through_2035(published):
             )
             assert rows["year"].max() == 2035, (country, model)
             assert rows["year"].min() <= 2025
-    assert (
-        forecasts.select(pl.col("yhat", "yhat_lower", "yhat_upper").is_nan().any())
-        .sum_horizontal()
-        .item()
-        == 0
-    )
+    assert forecasts.select(pl.col(pl.Float64).is_nan().any()).sum_horizontal().item() == 0
     assert forecasts.null_count().sum_horizontal().item() == 0
     assert forecasts.select(
-        ((pl.col("yhat_lower") <= pl.col("yhat")) & (pl.col("yhat") <= pl.col("yhat_upper"))).all()
+        (
+            (pl.col("yhat_lower_95") <= pl.col("yhat_lower"))
+            & (pl.col("yhat_lower") <= pl.col("yhat"))
+            & (pl.col("yhat") <= pl.col("yhat_upper"))
+            & (pl.col("yhat_upper") <= pl.col("yhat_upper_95"))
+        ).all()
     ).item()
 
 

@@ -37,8 +37,10 @@ def test_forecasts_run_from_each_last_year_to_the_horizon_and_never_go_negative(
     assert bbb["year"].to_list() == list(range(2016, 2031))
     # BBB falls by 30 a year from 50 in 2015: the point and the bounds stop at zero.
     assert bbb["yhat"].min() == 0.0 and bbb["yhat_lower"].min() == 0.0
+    assert (table["yhat_lower_95"] <= table["yhat_lower"]).all()
     assert (table["yhat_lower"] <= table["yhat"]).all()
     assert (table["yhat"] <= table["yhat_upper"]).all()
+    assert (table["yhat_upper"] <= table["yhat_upper_95"]).all()
 
 
 def test_forecast_checks_catch_a_missing_year_and_a_bound_above_the_population():
@@ -56,8 +58,8 @@ def test_forecast_checks_catch_a_missing_year_and_a_bound_above_the_population()
     too_high = table.with_columns(
         pl.when(pl.col("country_iso3") == "BBB")
         .then(5e4)
-        .otherwise("yhat_upper")
-        .alias("yhat_upper")
+        .otherwise("yhat_upper_95")
+        .alias("yhat_upper_95")
     )
     report = validate_frame(forecast_checks(too_high, panel, 2030), "forecast_checks", "bound")
     assert report.is_critical
