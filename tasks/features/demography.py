@@ -24,7 +24,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from tasks.features.panel import annual_by_linear_interpolation, population_by_age_band
+from tasks.features.panel import (
+    LAST_AGE,
+    OPEN_AGE_GROUP_START,
+    annual_by_linear_interpolation,
+    population_by_age_band,
+)
 
 #: WPP's deterministic variants, Medium first. Low/High: total fertility half a child
 #: below/above Medium.
@@ -32,15 +37,14 @@ VARIANTS = ("Medium", "Low", "High")
 #: The variant that carries WPP's estimates (the past has one variant).
 ESTIMATES_VARIANT = "Medium"
 #: WPP's last age group is open, ``100+``; a band ending at its start + 4 includes it.
-OPEN_AGE_GROUP_START = 100
 #: Output column -> first and last age (inclusive, whole 5-year groups). WPP has no
 #: 18-22 band, so 20-24 stands in for the college-age cohort.
 AGE_BANDS: dict[str, tuple[int, int]] = {
-    "population_total": (0, OPEN_AGE_GROUP_START + 4),
+    "population_total": (0, LAST_AGE),
     "population_20_24": (20, 24),
     "population_15_64": (15, 64),
     "population_25_64": (25, 64),
-    "population_65_plus": (65, OPEN_AGE_GROUP_START + 4),
+    "population_65_plus": (65, LAST_AGE),
 }
 KEYS = ["country_iso3", "variant", "year"]
 COLUMNS = [

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import polars as pl
 
+#: WPP's oldest group is the open "100+" (age_start 100); a band "to the end" stops at the
+#: last age of that group as if it were 5 years wide, so it takes in the open group.
+OPEN_AGE_GROUP_START = 100
+LAST_AGE = OPEN_AGE_GROUP_START + 4
+
 
 def world_bank_country_values(indicator: pl.DataFrame, value_name: str) -> pl.DataFrame:
     """Country rows of a tidy World Bank indicator as ``country_iso3, year, <value_name>``.
