@@ -1,4 +1,5 @@
-"""The ``pipeline`` flow: ingest → country-year panel → forecasts → published tables.
+"""The ``pipeline`` flow: ingest → talent tables and country-year panel → forecasts →
+published tables and the findings report.
 
 It reads like a table of contents; every step is a task in ``tasks/`` or the ``ingest``
 flow, run here as a subflow for the datasets the pipeline needs.
@@ -15,12 +16,24 @@ from prefect.cache_policies import NO_CACHE
 from flows.ingest import ingest
 from tasks.features.panel import country_year_panel
 from tasks.forecast import forecast_checks, forecast_target
+from tasks.intake_tables import INTAKE_DATASETS, INTAKE_SUITES, build_intake_tables
 from tasks.publish import PublishedTable, publish
-from tasks.report import publish_data_docs
+from tasks.report import publish_data_docs, publish_findings_report
 from tasks.sources.catalog import POPULATION_TOTAL, RESEARCHERS_PER_MILLION, WPP_POPULATION_BY_AGE
+from tasks.talent_tables import TALENT_DATASETS, TALENT_SUITES, build_talent_tables
 from tasks.validate import validate_table
 
-PIPELINE_DATASETS = [RESEARCHERS_PER_MILLION, POPULATION_TOTAL, WPP_POPULATION_BY_AGE]
+PIPELINE_DATASETS = list(
+    dict.fromkeys(
+        [
+            RESEARCHERS_PER_MILLION,
+            POPULATION_TOTAL,
+            WPP_POPULATION_BY_AGE,
+            *TALENT_DATASETS,
+            *INTAKE_DATASETS,
+        ]
+    )
+)
 
 
 @task(name="country-year-panel", cache_policy=NO_CACHE)
@@ -39,6 +52,12 @@ def pipeline(until_year: int = 2035, min_observed_years: int = 8) -> dict[str, P
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     sources = {landed.dataset_id: landed.tidy_path for landed in ingest(PIPELINE_DATASETS)}
 
+    talent = build_talent_tables({d: sources[d] for d in TALENT_DATASETS})
+    intake = build_intake_tables({d: sources[d] for d in INTAKE_DATASETS})
+    features = {**talent, **intake}
+    for table, suite in {**TALENT_SUITES, **INTAKE_SUITES}.items():
+        validate_table(features[table], suite, f"table {table}")
+
     panel = build_country_year_panel(sources)
     validate_table(panel, "country_year_panel", "table country_year_panel")
 
@@ -50,6 +69,8 @@ def pipeline(until_year: int = 2035, min_observed_years: int = 8) -> dict[str, P
     published = {
         "country_year_panel": publish(panel, "country_year_panel"),
         "forecasts": publish(forecasts, "forecasts"),
+        **{table: publish(features[table], table) for table in {**TALENT_SUITES, **INTAKE_SUITES}},
     }
+    publish_findings_report(features)
     publish_data_docs()
     return published

@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from flows.pipeline import pipeline
+from flows.pipeline import PIPELINE_DATASETS, pipeline
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 
@@ -82,18 +82,50 @@ def test_the_run_builds_data_docs_and_reports_them_in_prefect(published):
     index = data_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert index.is_file()
     pages = list((index.parent / "validations").rglob("*.html"))
-    assert len(pages) >= 5, "three sources, the panel and the forecasts were validated"
+    assert len(pages) >= len(PIPELINE_DATASETS) + 2, "sources, panel and forecasts validated"
     link = Artifact.get("data-docs")
     assert link is not None and index.as_uri() in link.data
     summary = Artifact.get("validation-summary")
     assert summary is not None
     rows = json.loads(summary.data)
-    assert {row["dataset"] for row in rows} == {
-        "wdi_sp_pop_scie_rd_p6",
-        "wdi_sp_pop_totl",
-        "wpp2024_population_by_age5",
-    }
+    assert {row["dataset"] for row in rows} == set(PIPELINE_DATASETS)
     assert {row["status"] for row in rows} == {"accepted"}
+
+
+def test_the_talent_tables_and_the_findings_report_are_published(published):
+    from prefect.artifacts import Artifact
+
+    data_dir, tables = published
+    assert {
+        "demographic_drivers",
+        "talent_pool_metrics",
+        "talent_rankings",
+        "talent_findings",
+        "china_inbound_students",
+        "china_researcher_inflows",
+        "china_talent_ladder",
+        "china_prior_ties",
+    } <= set(tables)
+    inflows = pl.read_parquet(tables["china_researcher_inflows"].parquet)
+    usa_2018 = inflows.filter(
+        (pl.col("origin_iso3") == "USA")
+        & (pl.col("year") == 2018)
+        & (pl.col("database") == "scopus")
+    )
+    assert usa_2018["migrations"].to_list() == [3825]  # MPIDR Scopus USA -> CHN, 2018
+    findings = pl.read_parquet(tables["talent_findings"].parquet)
+    researchers = findings.filter(pl.col("metric") == "researchers").row(0, named=True)
+    assert researchers["china_rank"] in (1, 2) and researchers["reporting_countries"] >= 40
+    with duckdb.connect(str(tables["talent_rankings"].duckdb), read_only=True) as connection:
+        in_duckdb = connection.execute("SELECT count(*) FROM talent_rankings").fetchone()[0]
+    assert in_duckdb == tables["talent_rankings"].rows
+    report = (data_dir / "reports" / "findings.md").read_text()
+    assert "## Is China the world's second-largest STEM talent pool?" in report
+    assert f"| researchers | {researchers['year']} |" in report
+    assert "## How fast is China's population ageing?" in report
+    assert "| moe_all_kinds_headcount | 2018 | 492,185 |" in report
+    artifact = Artifact.get("findings")
+    assert artifact is not None and "talentflow findings" in artifact.data
 
 
 def test_duckdb_and_parquet_hold_the_same_table(published):
@@ -138,12 +170,11 @@ def corrupted_mirror(mirror: Path, tmp_path: Path, corrupt) -> Path:
     """A mirror whose World Bank researchers file is a corrupted copy of the real one;
     every other file is the real file (linked, not copied)."""
     copy = tmp_path / "mirror"
-    for relative in (
-        "wdi/API_SP.POP.TOTL_DS2_en_csv_v2.csv",
-        "wpp2024/WPP2024_PopulationByAge5GroupSex_5yr.csv",
-    ):
-        (copy / relative).parent.mkdir(parents=True, exist_ok=True)
-        (copy / relative).symlink_to(mirror / relative)
+    for original in mirror.rglob("*"):
+        relative = original.relative_to(mirror)
+        if original.is_file() and str(relative) != RESEARCHERS_FILE:
+            (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+            (copy / relative).symlink_to(original)
     text = (mirror / RESEARCHERS_FILE).read_text(encoding="utf-8-sig")
     (copy / RESEARCHERS_FILE).write_text(corrupt(text), encoding="utf-8-sig")
     return copy

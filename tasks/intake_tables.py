@@ -1,0 +1,54 @@
+"""Build China's intake tables from accepted sources: a thin Prefect task over the pure
+functions in ``tasks/features/intake.py``."""
+
+from __future__ import annotations
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.features.intake import (
+    inbound_students_china,
+    prior_ties_china,
+    researcher_inflows_china,
+    talent_ladder_china,
+)
+from tasks.sources.catalog import CATALOG
+
+UIS_INBOUND = "uis_inbound_and_net_flow"
+MOE_STUDENTS = "china_moe_international_students"
+MPIDR_FLOWS = ("mpidr_scopus_flows", "mpidr_openalex_flows")
+COUNTRY_LIST = "wdi_countries"
+MACROPOLO = "macropolo_ai_talent_tracker"
+#: Every ingested ORCID record source (the API samples here; the public data file's
+#: extract in production).
+ORCID_RECORDS = tuple(d for d, source in CATALOG.items() if source.reader == "orcid.records")
+
+INTAKE_DATASETS = [UIS_INBOUND, MOE_STUDENTS, *MPIDR_FLOWS, COUNTRY_LIST, MACROPOLO, *ORCID_RECORDS]
+
+#: Published intake tables and the suite that guards each.
+INTAKE_SUITES = {
+    "china_inbound_students": "china_inbound_students",
+    "china_researcher_inflows": "china_researcher_inflows",
+    "china_talent_ladder": "china_talent_ladder",
+    "china_prior_ties": "china_prior_ties",
+}
+
+
+def intake_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """China's intake tables from the tidy source tables (keyed by dataset id)."""
+    flows = pl.concat([tidy[d] for d in MPIDR_FLOWS], how="diagonal_relaxed")
+    affiliations = pl.concat([tidy[d] for d in ORCID_RECORDS], how="diagonal_relaxed")
+    return {
+        "china_inbound_students": inbound_students_china(tidy[UIS_INBOUND], tidy[MOE_STUDENTS]),
+        "china_researcher_inflows": researcher_inflows_china(flows, tidy[COUNTRY_LIST]),
+        "china_talent_ladder": talent_ladder_china(
+            tidy[UIS_INBOUND], tidy[MOE_STUDENTS], flows, tidy[MACROPOLO]
+        ),
+        "china_prior_ties": prior_ties_china(affiliations),
+    }
+
+
+@task(name="intake-tables", cache_policy=NO_CACHE)
+def build_intake_tables(tidy_paths: dict[str, str]) -> dict[str, pl.DataFrame]:
+    return intake_tables({d: pl.read_parquet(p) for d, p in tidy_paths.items()})
