@@ -8,7 +8,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.features.intake import (
+    chinese_us_doctorates,
     inbound_students_china,
+    inflow_shares_by_income_group,
+    moe_students_by_category,
     prior_ties_china,
     researcher_inflows_china,
     talent_ladder_china,
@@ -20,11 +23,25 @@ MOE_STUDENTS = "china_moe_international_students"
 MPIDR_FLOWS = ("mpidr_scopus_flows", "mpidr_openalex_flows")
 COUNTRY_LIST = "wdi_countries"
 MACROPOLO = "macropolo_ai_talent_tracker"
+NCSES_US_DOCTORATES = (
+    "ncses_table_11695",
+    "ncses_table_11696",
+    "ncses_table_11762",
+    "ncses_table_10996",
+)
 #: Every ingested ORCID record source (the API samples here; the public data file's
 #: extract in production).
 ORCID_RECORDS = tuple(d for d, source in CATALOG.items() if source.reader == "orcid.records")
 
-INTAKE_DATASETS = [UIS_INBOUND, MOE_STUDENTS, *MPIDR_FLOWS, COUNTRY_LIST, MACROPOLO, *ORCID_RECORDS]
+INTAKE_DATASETS = [
+    UIS_INBOUND,
+    MOE_STUDENTS,
+    *MPIDR_FLOWS,
+    COUNTRY_LIST,
+    MACROPOLO,
+    *NCSES_US_DOCTORATES,
+    *ORCID_RECORDS,
+]
 
 #: Published intake tables and the suite that guards each.
 INTAKE_SUITES = {
@@ -32,6 +49,9 @@ INTAKE_SUITES = {
     "china_researcher_inflows": "china_researcher_inflows",
     "china_talent_ladder": "china_talent_ladder",
     "china_prior_ties": "china_prior_ties",
+    "china_moe_students_by_category": "china_moe_students_by_category",
+    "china_inflow_shares_by_income": "china_inflow_shares_by_income",
+    "chinese_us_doctorates": "chinese_us_doctorates",
 }
 
 
@@ -39,13 +59,17 @@ def intake_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """China's intake tables from the tidy source tables (keyed by dataset id)."""
     flows = pl.concat([tidy[d] for d in MPIDR_FLOWS], how="diagonal_relaxed")
     affiliations = pl.concat([tidy[d] for d in ORCID_RECORDS], how="diagonal_relaxed")
+    inflows = researcher_inflows_china(flows, tidy[COUNTRY_LIST])
     return {
         "china_inbound_students": inbound_students_china(tidy[UIS_INBOUND], tidy[MOE_STUDENTS]),
-        "china_researcher_inflows": researcher_inflows_china(flows, tidy[COUNTRY_LIST]),
+        "china_researcher_inflows": inflows,
         "china_talent_ladder": talent_ladder_china(
             tidy[UIS_INBOUND], tidy[MOE_STUDENTS], flows, tidy[MACROPOLO]
         ),
         "china_prior_ties": prior_ties_china(affiliations),
+        "china_moe_students_by_category": moe_students_by_category(tidy[MOE_STUDENTS]),
+        "china_inflow_shares_by_income": inflow_shares_by_income_group(inflows),
+        "chinese_us_doctorates": chinese_us_doctorates(*(tidy[d] for d in NCSES_US_DOCTORATES)),
     }
 
 

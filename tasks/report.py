@@ -22,6 +22,8 @@ from tasks.validate import build_data_docs
 VALIDATION_SUMMARY_KEY = "validation-summary"
 DATA_DOCS_KEY = "data-docs"
 FINDINGS_KEY = "findings"
+#: MPIDR's own advice: recent years are right-censored; use 1998-2020.
+MPIDR_RELIABLE_YEARS = (1998, 2020)
 
 
 @task(name="validation-summary", cache_policy=NO_CACHE)
@@ -171,6 +173,34 @@ def _intake_section(tables: dict[str, pl.DataFrame]) -> list[str]:
             f"{row['origin_iso3']} ({row['migrations']:,})" for row in names.iter_rows(named=True)
         )
         lines.append(f"- {database}: {listed}")
+    shares = tables["china_inflow_shares_by_income"].filter(
+        (pl.col("origin_income_group") == "High income")
+        & pl.col("year").is_between(*MPIDR_RELIABLE_YEARS)
+    )
+    lines += [
+        "",
+        "Share of researcher moves into China from high-income origins (MPIDR's reliable "
+        f"years {MPIDR_RELIABLE_YEARS[0]}-{MPIDR_RELIABLE_YEARS[1]}):",
+        "",
+    ]
+    for database in shares.get_column("database").unique().sort().to_list():
+        series = shares.filter(pl.col("database") == database).sort("year")
+        first, last = series.row(0, named=True), series.row(-1, named=True)
+        lines.append(
+            f"- {database}: {first['share']:.0%} in {first['year']}, "
+            f"{last['share']:.0%} in {last['year']}"
+        )
+    doctorates = tables["chinese_us_doctorates"]
+    lines += ["", "Outbound context, Chinese recipients of US research doctorates (NCSES):", ""]
+    for measure in doctorates.get_column("measure").unique().sort().to_list():
+        rows = doctorates.filter(
+            (pl.col("measure") == measure) & (pl.col("field") == "All fields")
+        ).sort("year", nulls_last=False)
+        if rows.is_empty():
+            continue
+        latest = rows.row(-1, named=True)
+        when = latest["year"] if latest["year"] is not None else latest["period"]
+        lines.append(f"- {measure}: {latest['value']:,.1f} ({when})")
     return lines
 
 
