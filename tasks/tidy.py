@@ -1,15 +1,18 @@
 """Accept a raw snapshot: validate it with its suite, tidy it, keep the tidy table.
 
-The outcome depends only on the snapshot's bytes, the reader, the suite and this code,
-so the Prefect task is cached on exactly that: the snapshot's sha256, the reader's name,
-the suite's content and the data directory, plus Prefect's ``TASK_SOURCE`` policy. The
+The outcome depends only on the snapshot's bytes, the reader, the suite and the code, so
+the Prefect task is cached on exactly that: the snapshot's sha256, the reader's name, the
+suite's content, the data directory and a fingerprint of the code involved. There is no
+cache key (the task runs) while the tidy table a cached result would point at is missing. The
 cached result is a small JSON document (the Parquet path, row count, warnings), never a
 pickle: anyone who can write result storage could otherwise run code.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -17,14 +20,17 @@ from typing import Any
 
 import polars as pl
 from prefect import task
-from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
+from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.logging import get_run_logger
 
+from core import countries
 from core.settings import Settings, get_settings
 from core.storage import atomic_path, snapshots_dir, tidy_parquet
 from expectations import suite_definition
+from tasks import drift
 from tasks.drift import DriftReport, snapshot_drift, year_on_year_jumps
 from tasks.snapshots import Snapshot, accepted_history, quarantine_snapshot, record_accepted
+from tasks.sources import formats
 from tasks.sources.catalog import dataset
 from tasks.sources.formats import resolve_format
 from tasks.validate import ValidationFailed, current_run_name, validate_frame
@@ -114,20 +120,52 @@ def previous_drift(
     return snapshot_drift(reader.tidy(reader.parse(raw_files[0])), table)
 
 
-def _acceptance_key(context: Any, parameters: dict[str, Any]) -> str:
+def _acceptance_key(context: Any, parameters: dict[str, Any]) -> str | None:
+    """The cache key, or None (run, do not look up) when the tidy table the cached result
+    points at is gone: a cache hit must never hand out the path of a deleted file."""
     snapshot: Snapshot = parameters["snapshot"]
     source = dataset(snapshot.dataset_id)
+    if not tidy_parquet(get_settings(), source.id, snapshot.sha256).exists():
+        return None
     suite = json.dumps(suite_definition(source.suite), sort_keys=True)
     identity = "|".join(
-        (source.id, snapshot.sha256, source.reader, suite, str(get_settings().data_dir))
+        (
+            source.id,
+            snapshot.sha256,
+            source.reader,
+            suite,
+            str(get_settings().data_dir),
+            _code_fingerprint(source.reader),
+        )
     )
     return hashlib.sha256(identity.encode()).hexdigest()
+
+
+@functools.cache
+def _code_fingerprint(reader: str) -> str:
+    """The code an accepted table depends on: this module, the reader's module, the shared
+    format helpers, the drift rules and the country rules (code and alias table). Prefect's
+    TASK_SOURCE policy only sees the task function, and combining it with this key would
+    drop this key whenever it is None, sharing one cache entry across datasets."""
+    module = importlib.import_module(f"tasks.sources.{reader.partition('.')[0]}")
+    files = [
+        Path(__file__),
+        Path(module.__file__),
+        Path(formats.__file__),
+        Path(drift.__file__),
+        Path(countries.__file__),
+        countries.ALIASES_FILE,
+    ]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 @task(
     name="accept-snapshot",
     task_run_name="accept-{snapshot.dataset_id}",
-    cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_acceptance_key),
+    cache_policy=CacheKeyFnPolicy(cache_key_fn=_acceptance_key),
     persist_result=True,
     result_serializer="json",
 )

@@ -4,6 +4,7 @@ nothing, one bad source fails alone."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -46,6 +47,8 @@ def test_a_rerun_on_unchanged_sources_makes_no_new_snapshot(
     chosen = ["wdi_sp_pop_totl", "mpidr_scopus_flows"]
     again = ingest(chosen)
     assert [r.is_new for r in again] == [False, False]
+    for result in again:  # a warm run must hand each dataset its own tidy table
+        assert f"/tidy/{result.dataset_id}/{result.sha256}.parquet" in result.tidy_path
     before = {r.dataset_id: r.sha256 for r in first}
     assert {r.dataset_id: r.sha256 for r in again} == {d: before[d] for d in chosen}
     for dataset_id in chosen:
@@ -164,3 +167,15 @@ def test_a_half_empty_release_is_critical_drift_and_quarantined(
     assert (folder / "accepted.jsonl").read_text() == ledger_before
     reasons = list((data_dir / "quarantine" / "wdi_sp_pop_scie_rd_p6").glob("*.reason.json"))
     assert any("rows fell" in json.loads(r.read_text())["fault"] for r in reasons)
+
+
+def test_a_deleted_tidy_table_is_rebuilt_not_served_from_cache(landed, mirror, monkeypatch):
+    data_dir, first = landed
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    ingest(["wdi_sp_pop_totl"])  # cached from here on
+    [before] = [r for r in first if r.dataset_id == "wdi_sp_pop_totl"]
+    Path(before.tidy_path).unlink()
+    [again] = ingest(["wdi_sp_pop_totl"])
+    assert Path(again.tidy_path).is_file()
+    assert pl.read_parquet(again.tidy_path).height == before.tidy_rows
