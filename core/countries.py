@@ -56,10 +56,6 @@ def country_iso3_codes() -> frozenset[str]:
     return frozenset({country.alpha_3 for country in pycountry.countries} | {KOSOVO_ISO3})
 
 
-def is_country_iso3(code: str | None) -> bool:
-    return code is not None and code in country_iso3_codes()
-
-
 def normalise_name(name: str) -> str:
     """Lower case, no accents, no footnote markers, punctuation folded to spaces."""
     text = re.sub(r"<sup>.*?</sup>|\[\w{1,3}\]|[*†‡]+", " ", name)

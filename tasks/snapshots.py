@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -184,10 +184,3 @@ def pull_snapshot(dataset_id: str) -> Snapshot:
     if settings.mirror is None and host in RATE_LIMITS:
         rate_limit(RATE_LIMITS[host].name, timeout_seconds=600)
     return store_snapshot(source, fetch(source, settings), settings)
-
-
-def snapshot_summary(snapshot: Snapshot) -> dict:
-    """A flat, JSON-friendly description for logs and artifacts."""
-    summary = asdict(snapshot)
-    summary["path"] = str(snapshot.path)
-    return summary
