@@ -3,13 +3,23 @@
 A model is fitted on one long frame of many series and predicts a long frame, so the
 forecasting task, the backtest and the publisher never special-case a model:
 
-``fit(history)``
+``fit(history, exog=None)``
     ``history``: ``series_id`` (str), ``year`` (Int32), ``y`` (Float64); years may have
     gaps; each series needs at least :attr:`Forecaster.min_observations` rows.
-``predict(horizon, levels)``
+``predict(horizon, levels, exog=None)``
     ``horizon`` years after each series' last observed year. Returns ``series_id, year,
     mean`` and, for each level L in ``levels``, ``lo{L}, hi{L}``: the central L %
     prediction interval.
+``exog``
+    Known drivers (talentflow's are WPP cohort projections): a long frame ``series_id,
+    year`` and one Float64 column per driver, covering every history year at ``fit`` and
+    every forecast year at ``predict``. Only models with :attr:`Forecaster.uses_exog`
+    read it; the others ignore it. ``predict`` without ``exog`` reuses the frame given to
+    ``fit``; passing another one (a Low or High variant) gives that scenario's forecast
+    from the same fitted model.
+``artefacts()``
+    The fitted model as files (name → bytes), never a pickle: JSON parameters, Prophet's
+    own JSON, skops for scikit-learn.
 
 Notes
 -----
@@ -18,6 +28,7 @@ After Nixtla's statsforecast: one long table in, one long table out.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from statistics import NormalDist
@@ -33,9 +44,11 @@ class Forecaster(ABC):
 
     name: str = "forecaster"
     min_observations: int = 2
+    uses_exog: bool = False
 
-    def fit(self, history: pl.DataFrame) -> Self:
+    def fit(self, history: pl.DataFrame, exog: pl.DataFrame | None = None) -> Self:
         check_history(history, self.min_observations)
+        self._exog = exog
         self._series = {
             series_id: (frame["year"].to_numpy(), frame["y"].to_numpy())
             for (series_id,), frame in history.sort("series_id", "year").group_by(
@@ -47,33 +60,63 @@ class Forecaster(ABC):
         }
         return self
 
-    def predict(self, horizon: int, levels: Sequence[int] = (80, 95)) -> pl.DataFrame:
-        if not hasattr(self, "_fitted"):
-            raise RuntimeError(f"{self.name}: call fit() before predict()")
-        if horizon < 1:
-            raise ValueError(f"{self.name}: horizon must be at least 1, got {horizon}")
+    def predict(
+        self, horizon: int, levels: Sequence[int] = (80, 95), exog: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
+        self._check_fitted(horizon)
         frames = []
         for series_id, state in self._fitted.items():
             last_year = int(self._series[series_id][0][-1])
             years = list(range(last_year + 1, last_year + horizon + 1))
             columns = self._predict_series(state, years, levels)
             frames.append(pl.DataFrame({"series_id": series_id, "year": years, **columns}))
-        return (
-            pl.concat(frames)
-            .with_columns(pl.col("year").cast(pl.Int32))
-            .select(
-                "series_id",
-                "year",
-                "mean",
-                *[c for level in levels for c in (f"lo{level}", f"hi{level}")],
-            )
-        )
+        return tidy_prediction(pl.concat(frames), levels)
+
+    def artefacts(self) -> dict[str, bytes]:
+        """Per-series fitted state as JSON (plain numbers); models holding richer
+        objects override this."""
+        if not hasattr(self, "_fitted"):
+            raise RuntimeError(f"{self.name}: call fit() before artefacts()")
+        state = {sid: _plain(value) for sid, value in self._fitted.items()}
+        return {"params.json": json.dumps({"model": self.name, "series": state}).encode()}
+
+    def _check_fitted(self, horizon: int) -> None:
+        if not hasattr(self, "_fitted"):
+            raise RuntimeError(f"{self.name}: call fit() before predict()")
+        if horizon < 1:
+            raise ValueError(f"{self.name}: horizon must be at least 1, got {horizon}")
 
     @abstractmethod
     def _fit_series(self, series_id: str, years, y): ...
 
     @abstractmethod
     def _predict_series(self, state, years: list[int], levels: Sequence[int]) -> dict: ...
+
+
+def tidy_prediction(frame: pl.DataFrame, levels: Sequence[int]) -> pl.DataFrame:
+    """The contract's output: columns in order, ``year`` as Int32, sorted."""
+    return (
+        frame.with_columns(pl.col("year").cast(pl.Int32))
+        .select(
+            pl.col("series_id").cast(pl.String),
+            "year",
+            pl.col("mean").cast(pl.Float64),
+            *[pl.col(c).cast(pl.Float64) for level in levels for c in (f"lo{level}", f"hi{level}")],
+        )
+        .sort("series_id", "year")
+    )
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    raise TypeError(f"{type(value).__name__} is not plain data; override artefacts()")
 
 
 def check_history(history: pl.DataFrame, min_observations: int) -> None:
