@@ -8,6 +8,7 @@ Prefect's is repeated here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,12 +25,35 @@ class Settings(BaseSettings):
         A local directory laid out like ``shared/data`` (see its MANIFEST). When set,
         every source is read from it instead of being downloaded; unset (the default)
         means live pulls from the publishers.
+    database_url:
+        A SQLAlchemy URL of a PostgreSQL database, such as
+        ``postgresql+psycopg://talentflow@db.example.org:5432/analytics``. When set, every
+        published table is also written there (see ``tasks.publish`` and
+        docs/consuming.md); unset (the default) publishes to DuckDB and Parquet only. A
+        password belongs in ``~/.pgpass`` or ``PGPASSWORD`` rather than in the URL.
+    database_schema:
+        The PostgreSQL schema that holds the published tables and views. Default
+        ``talentflow``; created when missing.
+    task_runner:
+        Where the forecast fits run: ``threads`` (default, in the flow's process) or
+        ``dask`` (a Dask cluster through prefect-dask: ``pip install talentflow[dask]``).
+    dask_address:
+        A running Dask scheduler, e.g. ``tcp://dask-scheduler:8786`` (compose's ``dask``
+        profile). Unset with ``task_runner=dask``: a local cluster of ``forecast_workers``
+        processes is started for the run.
+    forecast_workers:
+        Parallel fits: threads, or local Dask worker processes. Default 2.
     """
 
     model_config = SettingsConfigDict(env_prefix="TALENTFLOW_", extra="ignore")
 
     data_dir: Path = Path("data")
     mirror: Path | None = None
+    database_url: str | None = None
+    database_schema: str = "talentflow"
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = None
+    forecast_workers: int = 2
 
     def resolved(self) -> Settings:
         """Return a copy with absolute paths, so a run is not moved by a later ``chdir``."""

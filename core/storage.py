@@ -47,6 +47,22 @@ def duckdb_path(settings: Settings) -> Path:
     return settings.data_dir / "talentflow.duckdb"
 
 
+def as_of_dir(settings: Settings, as_of: int) -> Path:
+    """Tidy tables truncated at an as-of year, for a replayed run (derived; rebuilt on
+    every such run)."""
+    return settings.data_dir / "as_of" / str(as_of)
+
+
+def model_artefacts_dir(settings: Settings, run_id: str) -> Path:
+    """Fitted models of one run, as JSON or skops files (never pickles)."""
+    return settings.data_dir / "models" / run_id
+
+
+def reports_dir(settings: Settings) -> Path:
+    """Markdown and HTML reports written by runs."""
+    return settings.data_dir / "reports"
+
+
 @contextmanager
 def atomic_path(destination: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; on success rename it over the

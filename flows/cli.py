@@ -7,8 +7,11 @@ must not.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,9 +33,6 @@ app = typer.Typer(
 )
 console = Console()
 
-HEADLINE_COUNTRIES = ("CHN", "USA")
-HEADLINE_YEAR = 2030
-
 
 @app.callback()
 def main() -> None:
@@ -41,41 +41,67 @@ def main() -> None:
 
 @app.command()
 def run(
-    until_year: Annotated[int, typer.Option(help="Last forecast year.")] = 2035,
-    min_observed_years: Annotated[int, typer.Option(help="Observed years a country needs.")] = 8,
+    until_year: Annotated[int, typer.Option(help="Last forecast year.")] = 2050,
+    min_observed_years: Annotated[
+        int, typer.Option(help="Observed years a series needs to be forecast.")
+    ] = 8,
+    as_of: Annotated[
+        int | None,
+        typer.Option(
+            "--as-of",
+            help="Replay the run with every input cut at this year (WPP projections kept), "
+            "to score its forecasts on the years that followed.",
+        ),
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models of the zoo (default: all).")
+    ] = None,
 ) -> None:
     """Run the whole pipeline once and show where its tables are."""
-    import polars as pl
-
     from core.settings import get_settings
-    from flows.pipeline import pipeline
+    from flows.pipeline import PIPELINE_DATASETS, pipeline
+    from flows.progress import add_listener, remove_listener
+    from tasks.report import headline_forecasts
 
     settings = get_settings()
     source = f"mirror {settings.mirror}" if settings.mirror else "live publisher downloads"
     console.print(f"talentflow: reading sources from {source}; data in {settings.data_dir}")
-    published = pipeline(until_year=until_year, min_observed_years=min_observed_years)
+    with _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance:
+        add_listener(advance)  # ingest, then the forecast fits, report their steps
+        try:
+            published = pipeline(
+                until_year=until_year,
+                min_observed_years=min_observed_years,
+                as_of=as_of,
+                models=models.split(",") if models else None,
+            )
+        finally:
+            remove_listener(advance)
 
     for table in published.values():
         console.print(
             f"[bold]{table.table}[/]: {table.rows:,} rows → {table.parquet} "
             f"and table {table.table} in {table.duckdb}"
         )
-    forecasts = pl.read_parquet(published["forecasts"].parquet)
-    headline = forecasts.filter(
-        pl.col("country_iso3").is_in(HEADLINE_COUNTRIES) & (pl.col("year") == HEADLINE_YEAR)
-    ).sort("country_iso3", "model")
-    view = Table(title=f"Researchers in R&D, forecast for {HEADLINE_YEAR} (80 % interval)")
-    for column in ("country", "model", "forecast", "lower", "upper"):
+    import polars as pl
+
+    headline = headline_forecasts(pl.read_parquet(published["forecasts"].parquet))
+    view = Table(title="Headline forecasts, selected model (80 % interval)")
+    for column in ("target", "place", "scenario", "year", "forecast", "lower", "upper"):
         view.add_column(
-            column, justify="right" if column in ("forecast", "lower", "upper") else "left"
+            column, justify="right" if column in ("year", "forecast", "lower", "upper") else "left"
         )
-    for row in headline.iter_rows(named=True):
+    for row in headline.filter(
+        pl.col("origin_group").is_null() | (pl.col("year") == 2050)
+    ).iter_rows(named=True):
         view.add_row(
-            row["country_iso3"],
-            row["model"],
+            row["target"],
+            row["origin_group"] or row["country_iso3"],
+            row["scenario"],
+            str(row["year"]),
             f"{row['yhat']:,.0f}",
-            f"{row['yhat_lower']:,.0f}",
-            f"{row['yhat_upper']:,.0f}",
+            f"{row['lo80']:,.0f}",
+            f"{row['hi80']:,.0f}",
         )
     console.print(view)
 
@@ -141,6 +167,106 @@ def sources(
     console.print(view)
 
 
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def forecasts(
+    target: Annotated[
+        list[str] | None, typer.Option(help="Target, e.g. researchers (repeatable).")
+    ] = None,
+    country: Annotated[
+        list[str] | None, typer.Option(help="ISO3 country code, e.g. CHN (repeatable).")
+    ] = None,
+    origin_group: Annotated[
+        list[str] | None, typer.Option(help="Origin group of an intake target (repeatable).")
+    ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(help="Scenario, e.g. Medium or Medium+tech_denial (repeatable)."),
+    ] = None,
+    from_year: Annotated[int | None, typer.Option(help="First year to show.")] = None,
+    to_year: Annotated[int | None, typer.Option(help="Last year to show.")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="Show these models, selected or not (default: the selected model)."),
+    ] = None,
+    all_models: Annotated[
+        bool, typer.Option("--all-models", help="Show every model, not only the selected one.")
+    ] = False,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="A terminal table, CSV or JSON.")
+    ] = OutputFormat.table,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the CSV or JSON to this file, not to stdout.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown by --format table.")] = 40,
+) -> None:
+    """Show the published forecasts, filtered; as a table, or CSV/JSON for other tools."""
+    from core.settings import get_settings
+    from flows import consume
+
+    errors = Console(stderr=True)
+    try:
+        query = consume.query_from_options(
+            targets=target,
+            countries=country,
+            origin_groups=origin_group,
+            scenarios=scenario,
+            models=model,
+            all_models=all_models,
+            from_year=from_year,
+            to_year=to_year,
+        )
+    except consume.UnknownCountry as error:
+        raise typer.BadParameter(str(error), param_hint="--country") from None
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if output is not None and output_format is OutputFormat.table:
+        raise typer.BadParameter("--output needs --format csv or json", param_hint="--output")
+    try:
+        published = consume.read_published_forecasts(get_settings())
+    except consume.ForecastsNotPublished as error:
+        errors.print(str(error), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+    selected = consume.select_forecasts(published, query)
+    if selected.is_empty():
+        errors.print(consume.no_rows_hint(published, query), markup=False, soft_wrap=True)
+    if output_format is OutputFormat.table:
+        if not selected.is_empty():
+            console.print(consume.forecasts_table(selected, limit=limit))
+        return
+    text = consume.render(selected, output_format.value)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        consume.write_output(text, output)
+        errors.print(f"{len(selected):,} row(s) written to {output}", markup=False)
+
+
+@app.command()
+def serve(
+    limit: Annotated[
+        int | None, typer.Option(help="Most runs executing at once (default: no limit).")
+    ] = None,
+) -> None:
+    """Serve every schedule (a pull per scheduled source, the monthly pipeline) from this
+    process, the same ones deploy/prefect.yaml deploys; needs a Prefect server."""
+    from flows.serve import NoPrefectServer, require_prefect_server, serve_schedules
+
+    try:
+        api_url = require_prefect_server()
+    except NoPrefectServer as error:
+        Console(stderr=True).print(str(error), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(f"talentflow: serving schedules on {api_url}; Ctrl-C stops (and pauses them)")
+    serve_schedules(limit=limit)
+
+
 @contextmanager
 def _progress_bar(total: int, description: str) -> Iterator:
     """A rich progress bar advanced by flow progress reports; silent when the output is
@@ -156,7 +282,7 @@ def _progress_bar(total: int, description: str) -> Iterator:
         bar = progress.add_task(description, total=total, last="")
 
         def advance(done: int, _total: int, what: str) -> None:
-            progress.update(bar, completed=done, last=what)
+            progress.update(bar, completed=done, total=_total, last=what)
 
         yield advance
 

@@ -1,24 +1,36 @@
-"""The ``pipeline`` flow: ingest → talent tables and country-year panel → forecasts →
-published tables and the findings report.
+"""The ``pipeline`` flow: ingest → talent and intake tables → country-year panel →
+forecasts (backtested, chosen, under every scenario) → published tables and reports.
 
-It reads like a table of contents; every step is a task in ``tasks/`` or the ``ingest``
-flow, run here as a subflow for the datasets the pipeline needs.
+It reads like a table of contents; every step is a task in ``tasks/``, the ``ingest``
+flow, or the ``forecasts`` flow, run here as subflows.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 
 import polars as pl
 from prefect import flow, runtime, task
 from prefect.cache_policies import NO_CACHE
 
+from core.settings import get_settings
+from flows.forecasting import forecast_task_runner
+from flows.forecasting import forecasts as forecast_flow
 from flows.ingest import ingest
+from tasks.as_of import cut_inputs_at
 from tasks.features.panel import country_year_panel
-from tasks.forecast import forecast_checks, forecast_target
-from tasks.intake_tables import INTAKE_DATASETS, INTAKE_SUITES, build_intake_tables
+from tasks.forecast import forecast_checks
+from tasks.intake_tables import COUNTRY_LIST, INTAKE_DATASETS, INTAKE_SUITES, build_intake_tables
+from tasks.outlook import publish_outlook
 from tasks.publish import PublishedTable, publish
-from tasks.report import publish_data_docs, publish_findings_report
+from tasks.report import (
+    publish_backtest_report,
+    publish_data_docs,
+    publish_findings_report,
+    publish_headline_table,
+    publish_run_report,
+)
 from tasks.sources.catalog import POPULATION_TOTAL, RESEARCHERS_PER_MILLION, WPP_POPULATION_BY_AGE
 from tasks.talent_tables import TALENT_DATASETS, TALENT_SUITES, build_talent_tables
 from tasks.validate import validate_table
@@ -34,6 +46,16 @@ PIPELINE_DATASETS = list(
         ]
     )
 )
+#: Tables an as-of run publishes: its forecasts and their scores, marked with its vintage.
+#: The current feature tables stay as the latest full run left them.
+FORECAST_TABLES = ("forecasts", "backtest_metrics", "model_selection")
+#: The feature tables the forecasts are built from (tasks.forecast.rates_and_cohorts).
+FORECAST_INPUTS = (
+    "talent_pool_metrics",
+    "demographic_drivers",
+    "china_inflow_shares_by_income",
+    "china_inbound_students",
+)
 
 
 @task(name="country-year-panel", cache_policy=NO_CACHE)
@@ -45,32 +67,92 @@ def build_country_year_panel(tidy_paths: dict[str, str]) -> pl.DataFrame:
 
 
 @flow(name="pipeline")
-def pipeline(until_year: int = 2035, min_observed_years: int = 8) -> dict[str, PublishedTable]:
-    """Pull and validate the sources, build the country-year panel and publish researcher
-    forecasts to ``until_year`` for every country with at least ``min_observed_years``
-    observed years. Nothing is published unless every step before it succeeded."""
+def pipeline(
+    until_year: int = 2050,
+    min_observed_years: int = 8,
+    as_of: int | None = None,
+    models: list[str] | None = None,
+    targets: list[str] | None = None,
+) -> dict[str, PublishedTable]:
+    """Pull and validate the sources, build the talent and intake tables, backtest and
+    forecast every target to ``until_year`` under the WPP variants and policy levers, and
+    publish. ``as_of`` replays the run with every input cut at that year (WPP's
+    projections excepted). Nothing is published unless every step before it succeeded."""
     run_id = str(runtime.flow_run.id or uuid.uuid4())
-    sources = {landed.dataset_id: landed.tidy_path for landed in ingest(PIPELINE_DATASETS)}
+    landed = ingest(PIPELINE_DATASETS)
+    sources = {source.dataset_id: source.tidy_path for source in landed}
+    if as_of is not None:
+        sources = cut_inputs_at(sources, as_of)
 
     talent = build_talent_tables({d: sources[d] for d in TALENT_DATASETS})
     intake = build_intake_tables({d: sources[d] for d in INTAKE_DATASETS})
     features = {**talent, **intake}
-    for table, suite in {**TALENT_SUITES, **INTAKE_SUITES}.items():
+    suites = {**TALENT_SUITES, **INTAKE_SUITES}
+    # A replay publishes forecasts only: it validates the tables they are built from, not
+    # tables whose suites expect today's coverage (e.g. MacroPolo's rungs from 2019 on).
+    checked = suites if as_of is None else {t: suites[t] for t in FORECAST_INPUTS}
+    for table, suite in checked.items():
         validate_table(features[table], suite, f"table {table}")
 
     panel = build_country_year_panel(sources)
-    validate_table(panel, "country_year_panel", "table country_year_panel")
+    if as_of is None:
+        validate_table(panel, "country_year_panel", "table country_year_panel")
 
-    forecasts = forecast_target(panel, "researchers", until_year, min_observed_years, run_id)
-    validate_table(forecasts, "forecasts", "table forecasts")
-    checks = forecast_checks(forecasts, panel, until_year)
+    vintage = as_of if as_of is not None else int(features["talent_pool_metrics"]["year"].max())
+    runner = forecast_task_runner(get_settings())
+    outlook = forecast_flow.with_options(task_runner=runner)(
+        features,
+        pl.read_parquet(sources[COUNTRY_LIST]),
+        run_id=run_id,
+        vintage=vintage,
+        as_of=as_of,
+        until_year=until_year,
+        min_observed_years=min_observed_years,
+        targets=targets,
+        models=models,
+    )
+    validate_table(outlook.forecasts, "forecasts", "table forecasts")
+    validate_table(outlook.backtest_metrics, "backtest_metrics", "table backtest_metrics")
+    validate_table(outlook.model_selection, "model_selection", "table model_selection")
+    checks = forecast_checks(outlook.forecasts, features["demographic_drivers"], until_year)
     validate_table(checks, "forecast_checks", "forecast coverage and bounds")
 
+    findings = None
     published = {
-        "country_year_panel": publish(panel, "country_year_panel"),
-        "forecasts": publish(forecasts, "forecasts"),
-        **{table: publish(features[table], table) for table in {**TALENT_SUITES, **INTAKE_SUITES}},
+        "forecasts": publish(outlook.forecasts, "forecasts"),
+        "backtest_metrics": publish(outlook.backtest_metrics, "backtest_metrics"),
+        "model_selection": publish(outlook.model_selection, "model_selection"),
     }
-    publish_findings_report(features)
+    if as_of is None:
+        published["country_year_panel"] = publish(panel, "country_year_panel")
+        for table in {**TALENT_SUITES, **INTAKE_SUITES}:
+            published[table] = publish(features[table], table)
+        findings = publish_findings_report(features)
+    publish_headline_table(outlook.forecasts)
+    publish_backtest_report(
+        outlook.model_selection, outlook.backtest_metrics, vintage, outlook.failures
+    )
+    publish_outlook(
+        outlook.forecasts,
+        outlook.observed,
+        features["china_talent_ladder"],
+        run_id=run_id,
+        vintage=vintage,
+    )
+    publish_run_report(
+        run_id=run_id,
+        vintage=vintage,
+        as_of=as_of,
+        sources=[asdict(source) for source in landed],
+        validated_tables=[
+            *checked,
+            *(["country_year_panel"] if as_of is None else []),
+            *FORECAST_TABLES,
+            "forecast_checks",
+        ],
+        selection=outlook.model_selection,
+        forecasts=outlook.forecasts,
+        findings_path=findings,
+    )
     publish_data_docs()
     return published

@@ -34,7 +34,7 @@ from typing import Self
 import numpy as np
 import polars as pl
 
-from models.base import Forecaster
+from models.base import Forecaster, check_history
 
 SPACES = ("log", "log1p", "logit")
 
@@ -110,8 +110,8 @@ class Transformed(Forecaster):
         return self.model.uses_exog
 
     def fit(self, history: pl.DataFrame, exog: pl.DataFrame | None = None) -> Self:
-        if "y" not in history.columns or "series_id" not in history.columns:
-            raise ValueError("history needs columns series_id, year and y")
+        # The contract's own checks first, so a NaN is named as a NaN, not as out of range.
+        check_history(history, self.model.min_observations)
         self._caps = self._caps_by_series(history)
         history = history.with_columns(cap=self._cap_of(history["series_id"]))
         self._check_domain(history)

@@ -26,26 +26,14 @@ KEPT_WHOLE = ("wpp2024_",)
 def truncated_at(frame: pl.DataFrame, as_of: int) -> pl.DataFrame:
     """``frame`` without the rows that refer to a year after ``as_of``.
 
-    A row's year is its first year column (``YEAR_COLUMNS``). Rows without a year but
-    with a ``period`` such as ``"2017-23"`` (NCSES pooled years) are kept only when the
-    period ended by ``as_of``. Undated rows (a country list) are kept."""
+    A row's year is its first year column (``YEAR_COLUMNS``). Rows without a year are
+    kept: undated tables (a country list) and NCSES's multi-year pooled cohorts, which
+    the features read as one block (cutting some of its rows would break the block)."""
     year_column = next((c for c in YEAR_COLUMNS if c in frame.columns), None)
     if year_column is None:
         return frame
     year = pl.col(year_column)
-    known = year.is_not_null() & (year <= as_of)
-    if "period" in frame.columns:
-        ended = pl.col("period").str.extract(r"^(\d{4})-(\d{2,4})$", 2)
-        end_year = (
-            pl.when(ended.str.len_chars() == 2)
-            .then(pl.col("period").str.slice(0, 2) + ended)
-            .otherwise(ended)
-            .cast(pl.Int32, strict=False)
-        )
-        undated = year.is_null() & (pl.col("period").is_null() | (end_year <= as_of))
-    else:
-        undated = year.is_null()
-    return frame.filter(known | undated)
+    return frame.filter(year.is_null() | (year <= as_of))
 
 
 def as_of_inputs(tidy_paths: dict[str, str], as_of: int) -> dict[str, str]:

@@ -1,22 +1,63 @@
-"""Forecast many series with several models in one batch, into one long table.
+"""Forecast talent pools and China's intake to 2050: the model zoo, rolling-origin
+backtests, selection per target family, and pools under the WPP variants and policy levers.
 
-The models honour models.base; this module only shapes series into the models' long
-history, runs each model once over all series (never a task per series), and names the
-rows. Targets that cannot be negative (counts) are clipped at zero: point and bounds.
+Every target is a RATE forecast in a bounded space (``tasks.features.scenarios``) and
+multiplied by WPP cohorts. The plain functions here shape a target into the models' long
+history (:func:`forecast_job`), build each model of the zoo for that target
+(:func:`model_factories`), backtest one model (:func:`backtest_one`), fit it on all the
+data and forecast every variant (:func:`forecast_one`), score and choose
+(:func:`score_family`) and write the published rows (:func:`forecast_rows`). The Prefect
+tasks at the bottom wrap them one step each; ``flows/forecasting.py`` runs one task per
+target and model (never one per series) through the flow's task runner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from core.settings import get_settings
+from core.storage import atomic_write_bytes, model_artefacts_dir
+from models.backtest import (
+    SIMPLICITY_ORDER,
+    Backtest,
+    backtest_metrics,
+    naive_scale,
+    rolling_origin_forecasts,
+    select_model,
+    summary_by_model,
+)
 from models.base import Forecaster
-from models.baselines import Drift
+from models.baselines import Drift, Naive
+from models.ensemble import Ensemble
+from models.global_model import GlobalForecaster
 from models.prophet_model import ProphetForecaster
+from models.statsforecast_models import ETS, Theta
+from models.transforms import Transformed
+from tasks.features.demography import ESTIMATES_VARIANT, VARIANTS
+from tasks.features.scenarios import (
+    CHINA_INBOUND_STUDENTS,
+    CHINA_INTAKE_FAMILY,
+    CHINA_RESEARCHER_INFLOWS,
+    DEFAULT_LEVERS,
+    RATE_TARGETS,
+    PolicyLevers,
+    RateTarget,
+    apply_levers,
+    china_inbound_student_rates,
+    china_researcher_inflow_rates,
+    cohorts,
+    country_rate_series,
+    group_cohorts,
+    income_group_members,
+    scenario_pools,
+    world_excluding_china_members,
+)
 
 # The published tables of issue 6. Every reader (PostgreSQL, DuckDB views, the
 # `talentflow forecasts` command, the outlook report) relies on these names and types.
@@ -67,138 +108,481 @@ MODEL_SELECTION_SCHEMA = {
     "reason": pl.String,  # why this model, and why a goal is missed where one is
 }
 
-FORECAST_COLUMNS = [
-    "run_id",
-    "target",
-    "country_iso3",
-    "year",
-    "model",
-    "yhat",
-    "yhat_lower",
-    "yhat_upper",
-    "yhat_lower_95",
-    "yhat_upper_95",
-    "created_at",
-]
-# yhat_lower/yhat_upper (the walking skeleton's columns, kept for their readers) are the
-# 80 % interval; yhat_lower_95/yhat_upper_95 the 95 % interval.
-INTERVAL_LEVEL = 80
-WIDE_LEVEL = 95
+
+LEVELS = (80, 95)
+HORIZONS = range(1, 6)
+N_ORIGINS = 5
+MODEL_NAMES = ("naive", "drift", "ets", "theta", "ensemble", "prophet", "global")
+#: The known driver every exog-reading model gets: the yearly growth of the target's own
+#: cohort (e.g. the 20-24 population for enrolment), from WPP, per variant.
+DRIVER = "cohort_growth"
+#: Prophet's simulated futures per forecast: 300 keep the 95 % bounds' sampling error
+#: small beside their width and make a backtest of hundreds of series affordable.
+PROPHET_SAMPLES = 300
+#: A series silent for longer than this before the vintage is not forecast: a country
+#: that stopped reporting in the 1980s would otherwise get a "forecast" of the 1990s.
+MAX_SILENT_YEARS = 10
+#: China's intake targets are forecast per origin group and placed on the host.
+HOST = "CHN"
 
 
-def default_models() -> list[Forecaster]:
-    """The walking skeleton's models: the drift baseline and Prophet."""
-    return [Drift(), ProphetForecaster()]
+@dataclass(frozen=True)
+class ForecastJob:
+    """One target's inputs: the rate history (``series_id, year, y``, already cut at the
+    run's vintage and to series with enough years) and its cohorts under every variant
+    (``series_id, variant, year, cohort``) from the first history year to the horizon."""
 
+    target: RateTarget
+    history: pl.DataFrame
+    cohorts: pl.DataFrame
 
-def series_history(panel: pl.DataFrame, target: str, min_observed_years: int) -> pl.DataFrame:
-    """Observed values of ``target`` per country as the models' long history, keeping
-    countries with at least ``min_observed_years`` observed years."""
-    observed = panel.filter(pl.col(target).is_not_null() & pl.col(target).is_not_nan())
-    return (
-        observed.select(
-            pl.col("country_iso3").alias("series_id"),
-            pl.col("year").cast(pl.Int32),
-            pl.col(target).cast(pl.Float64).alias("y"),
-        )
-        .filter(pl.len().over("series_id") >= min_observed_years)
-        .sort("series_id", "year")
-    )
+    @property
+    def space(self) -> str:
+        """Counts per cohort are forecast in log1p space (zeros possible, no upper
+        bound that binds); talent-pool rates in logit space below their cap."""
+        return "log1p" if self.target.family == CHINA_INTAKE_FAMILY else "logit"
 
-
-def forecast_table(
-    history: pl.DataFrame,
-    *,
-    target: str,
-    until_year: int,
-    run_id: str,
-    models: Sequence[Forecaster],
-    non_negative: bool = True,
-    created_at: datetime | None = None,
-) -> pl.DataFrame:
-    """Every model's forecast of every series, from its last observed year to
-    ``until_year``, with its 80 % and 95 % intervals, in ``FORECAST_COLUMNS``."""
-    if history.is_empty():
-        raise ValueError(f"no series of {target!r} has enough observations to forecast")
-    horizon = until_year - int(
-        history.group_by("series_id").agg(pl.col("year").max())["year"].min()
-    )
-    created_at = created_at or datetime.now(UTC)
-    frames = []
-    for model in models:
-        predicted = model.fit(history).predict(horizon, levels=(INTERVAL_LEVEL, WIDE_LEVEL))
-        frames.append(
-            predicted.filter(pl.col("year") <= until_year).with_columns(
-                pl.lit(model.name).alias("model")
+    def exog(self, variant: str = ESTIMATES_VARIANT) -> pl.DataFrame:
+        """The driver frame of one WPP variant (``series_id, year, cohort_growth``)."""
+        return (
+            self.cohorts.filter(pl.col("variant") == variant)
+            .sort("series_id", "year")
+            .select(
+                "series_id",
+                "year",
+                (pl.col("cohort") / pl.col("cohort").shift(1).over("series_id") - 1)
+                .fill_null(0.0)
+                .alias(DRIVER),
             )
         )
-    floor = 0.0 if non_negative else None
-    point, lower, upper, lower_95, upper_95 = (
-        pl.col(c).clip(lower_bound=floor)
-        for c in (
-            "mean",
-            f"lo{INTERVAL_LEVEL}",
-            f"hi{INTERVAL_LEVEL}",
-            f"lo{WIDE_LEVEL}",
-            f"hi{WIDE_LEVEL}",
+
+
+def forecast_job(
+    target: RateTarget,
+    rates: pl.DataFrame,
+    cohorts: pl.DataFrame,
+    *,
+    vintage: int,
+    min_observed_years: int,
+    max_silent_years: int = MAX_SILENT_YEARS,
+) -> ForecastJob:
+    """``rates`` (``series_id, year, y``) cut at ``vintage``, keeping series with at
+    least ``min_observed_years`` observed years and an observation in the last
+    ``max_silent_years`` before ``vintage``, with ``cohorts`` of the kept series."""
+    history = (
+        rates.filter(pl.col("year") <= vintage)
+        .filter(
+            (pl.len().over("series_id") >= min_observed_years)
+            & (pl.col("year").max().over("series_id") >= vintage - max_silent_years)
         )
+        .with_columns(pl.col("year").cast(pl.Int32), pl.col("y").cast(pl.Float64))
+        .sort("series_id", "year")
     )
-    # A sampled interval (Prophet) can miss its own point forecast, or the wider interval
-    # the narrower one, by a hair: each bound is widened to keep the nesting.
-    lower_80 = pl.min_horizontal(lower, point)
-    upper_80 = pl.max_horizontal(upper, point)
+    if history.is_empty():
+        raise ValueError(
+            f"{target.name}: no series has {min_observed_years} observed years up to {vintage}"
+        )
+    kept = cohorts.filter(
+        pl.col("series_id").is_in(history["series_id"].unique().implode())
+        & (pl.col("year") >= history["year"].min() - 1)
+    ).with_columns(pl.col("year").cast(pl.Int32))
+    return ForecastJob(target, history, kept)
+
+
+def model_factories(
+    job: ForecastJob, names: Sequence[str] = MODEL_NAMES
+) -> dict[str, Callable[[], Forecaster]]:
+    """Each model of the zoo as a factory for ``job``'s target.
+
+    Every model but Prophet forecasts the transformed rate (:attr:`ForecastJob.space`),
+    so no interval crosses zero or the rate's cap. Prophet on a bounded rate uses its own
+    logistic growth with the cap and a floor of 0 (what Prophet offers for saturating
+    series); on an intake rate it forecasts in log1p space like the others. Prophet and
+    the global model read the cohort's growth under each WPP variant; the ensemble is the
+    quantile average of ETS, Theta and drift (M4's lesson: combinations of simple
+    methods are hard to beat)."""
+    space, cap = job.space, job.target.cap if job.space == "logit" else None
+
+    def bounded(model: Forecaster) -> Forecaster:
+        return Transformed(model, space, cap=cap)
+
+    builders: dict[str, Callable[[], Forecaster]] = {
+        "naive": lambda: bounded(Naive()),
+        "drift": lambda: bounded(Drift()),
+        "ets": lambda: bounded(ETS()),
+        "theta": lambda: bounded(Theta()),
+        "ensemble": lambda: Ensemble(
+            [bounded(ETS()), bounded(Theta()), bounded(Drift())], name="ensemble"
+        ),
+        "prophet": (
+            (
+                lambda: ProphetForecaster(
+                    PROPHET_SAMPLES, growth="logistic", cap=cap, floor=0.0, regressors=[DRIVER]
+                )
+            )
+            if space == "logit"
+            else (lambda: bounded(ProphetForecaster(PROPHET_SAMPLES, regressors=[DRIVER])))
+        ),
+        "global": lambda: bounded(GlobalForecaster(transform="none", drivers=[DRIVER])),
+    }
+    unknown = sorted(set(names) - set(builders))
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; the zoo has {sorted(builders)}")
+    return {name: builders[name] for name in names}
+
+
+def min_train_observations(job: ForecastJob, names: Sequence[str]) -> int:
+    """The training years every model of ``names`` needs: the backtest scores each model
+    on the same series and origins, so the most demanding model sets the bar."""
+    factories = model_factories(job, names)
+    return max(2, *(factory().min_observations for factory in factories.values()))
+
+
+def backtest_origins(job: ForecastJob, names: Sequence[str]) -> list[int]:
+    from models.backtest import default_origins
+
+    return default_origins(
+        job.history, n_origins=N_ORIGINS, min_train_observations=min_train_observations(job, names)
+    )
+
+
+def backtest_one(job: ForecastJob, name: str, origins: Sequence[int], min_train: int) -> Backtest:
+    """One model's rolling-origin backtest on ``job``, in rate units."""
+    return rolling_origin_forecasts(
+        job.history,
+        model_factories(job, [name]),
+        origins=origins,
+        horizons=HORIZONS,
+        levels=LEVELS,
+        exog=job.exog(),
+        min_train_observations=min_train,
+    )
+
+
+def in_pool_units(job: ForecastJob, forecasts: pl.DataFrame) -> pl.DataFrame:
+    """Backtest forecasts of the rate turned into the published quantity: actual, mean and
+    bounds × the Medium cohort of the year / ``per``, with MASE's scale recomputed on the
+    pool's own history before each origin. (The cohort of a past year is WPP 2024's
+    estimate, which a forecaster at that origin did not have: the documented exception.)"""
+    medium = job.cohorts.filter(pl.col("variant") == ESTIMATES_VARIANT).select(
+        "series_id", "year", (pl.col("cohort") / job.target.per).alias("_cohort")
+    )
+    pool_history = job.history.join(medium, on=["series_id", "year"], how="inner").select(
+        "series_id", "year", (pl.col("y") * pl.col("_cohort")).alias("y")
+    )
+    scales = pl.concat(
+        [
+            naive_scale(pool_history.filter(pl.col("year") <= origin)).with_columns(
+                pl.lit(origin, dtype=forecasts.schema["origin"]).alias("origin")
+            )
+            for origin in forecasts["origin"].unique().to_list()
+        ]
+    )
+    values = ["actual", "mean", *[f"{side}{level}" for level in LEVELS for side in ("lo", "hi")]]
     return (
-        pl.concat(frames)
-        .select(
+        forecasts.drop("scale")
+        .join(medium, on=["series_id", "year"], how="inner")
+        .with_columns(*[pl.col(c) * pl.col("_cohort") for c in values])
+        .drop("_cohort")
+        .join(scales, on=["origin", "series_id"], how="left")
+    )
+
+
+def observed_pools(job: ForecastJob) -> pl.DataFrame:
+    """The history a target's forecasts continue, in pool units (rate × the Medium cohort
+    / ``per``): ``target, country_iso3, origin_group, year, value``, for the outlook."""
+    intake = job.target.family == CHINA_INTAKE_FAMILY
+    medium = job.cohorts.filter(pl.col("variant") == ESTIMATES_VARIANT)
+    return job.history.join(medium, on=["series_id", "year"], how="inner").select(
+        pl.lit(job.target.name).alias("target"),
+        (pl.lit(HOST) if intake else pl.col("series_id")).alias("country_iso3"),
+        (pl.col("series_id") if intake else pl.lit(None, dtype=pl.String)).alias("origin_group"),
+        "year",
+        (pl.col("y") * pl.col("cohort") / job.target.per).alias("value"),
+    )
+
+
+def forecast_one(
+    job: ForecastJob, name: str, until_year: int
+) -> tuple[pl.DataFrame, dict[str, bytes]]:
+    """``name`` fitted on the whole history and forecast to ``until_year``: rate
+    forecasts with a ``variant`` column (one prediction per WPP variant for a model that
+    reads the drivers, else the same forecast under every variant), and the model's
+    artefacts."""
+    model = model_factories(job, [name])[name]()
+    model.fit(job.history, exog=job.exog())
+    horizon = until_year - int(
+        job.history.group_by("series_id").agg(pl.col("year").max())["year"].min()
+    )
+    fixed = None if model.uses_exog else model.predict(horizon, levels=LEVELS)
+    frames = []
+    for variant in VARIANTS:
+        # A model that reads no drivers makes one forecast, the same under every variant.
+        predicted = (
+            fixed
+            if fixed is not None
+            else model.predict(horizon, levels=LEVELS, exog=job.exog(variant))
+        )
+        frames.append(
+            predicted.filter(pl.col("year") <= until_year).with_columns(
+                pl.lit(name).alias("model"), pl.lit(variant).alias("variant")
+            )
+        )
+    rates = pl.concat(frames)
+    return rates, model.artefacts()
+
+
+@dataclass(frozen=True)
+class FamilyScores:
+    metrics: pl.DataFrame  # backtest_metrics columns per target, model and horizon
+    selection: pl.DataFrame  # model_selection columns, one row per target
+    family_choice: str
+
+
+def score_family(family: str, backtests: dict[str, pl.DataFrame]) -> FamilyScores:
+    """Score every target of ``family`` (target → its backtest forecasts in pool units,
+    every model) and choose ONE model for the family from the pooled scores; then say,
+    per target, how that model did against naive and the interval goals."""
+    per_target = pl.concat(
+        [
+            backtest_metrics(forecasts).with_columns(pl.lit(target).alias("target"))
+            for target, forecasts in backtests.items()
+        ]
+    )
+    pooled = backtest_metrics(pl.concat(list(backtests.values())))
+    choice = select_model(pooled, simplicity=SIMPLICITY_ORDER)
+    chosen = choice["selected_model"].item()
+    rows = []
+    for target in backtests:
+        summary = summary_by_model(per_target.filter(pl.col("target") == target))
+        model = summary.filter(pl.col("model") == chosen).row(0, named=True)
+        naive = summary.filter(pl.col("model") == "naive").row(0, named=True)
+        improvement = 1 - model["mase"] / naive["mase"] if naive["mase"] else None
+        coverage80 = model["coverage80"]
+        meets_mase = improvement is not None and improvement >= 0.20
+        meets_coverage = coverage80 is not None and 0.75 <= coverage80 <= 0.85
+        rows.append(
+            {
+                "family": family,
+                "target": target,
+                "selected_model": chosen,
+                "mase": model["mase"],
+                "naive_mase": naive["mase"],
+                "mase_improvement": improvement,
+                "coverage80": coverage80,
+                "coverage95": model["coverage95"],
+                "meets_mase_goal": meets_mase,
+                "meets_coverage_goal": meets_coverage,
+                "reason": target_reason(
+                    chosen, improvement, coverage80, model["coverage95"], choice["reason"].item()
+                ),
+            }
+        )
+    return FamilyScores(
+        per_target.with_columns(pl.lit(family).alias("family")), pl.DataFrame(rows), chosen
+    )
+
+
+def target_reason(
+    chosen: str,
+    improvement: float | None,
+    coverage80: float | None,
+    coverage95: float | None,
+    family_reason: str,
+) -> str:
+    """Why a target publishes ``chosen``, and which goal it misses and why."""
+    parts = []
+    if improvement is None:
+        parts.append("naive's MASE is 0 here: no improvement measurable, MASE goal missed")
+    elif improvement >= 0.20:
+        parts.append(f"MASE goal met: {improvement:.0%} better than naive")
+    elif improvement >= 0:
+        parts.append(
+            f"MASE goal missed: only {improvement:.0%} better than naive (goal 20 %): the "
+            "series move like random walks over 1-5 years, so little beats the last value"
+        )
+    else:
+        parts.append(
+            f"MASE goal missed: {-improvement:.0%} worse than naive on this target (the "
+            "family's pooled choice does not win on every target)"
+        )
+    if coverage80 is None:
+        parts.append("coverage not measurable")
+    elif coverage80 < 0.75:
+        parts.append(
+            f"coverage goal missed, intervals too narrow: the 80 % interval covered "
+            f"{coverage80:.0%} (95 %: {coverage95:.0%}); breaks and revisions in the series "
+            "are larger than the models' in-sample noise"
+        )
+    elif coverage80 > 0.85:
+        parts.append(
+            f"coverage goal missed, intervals too wide: the 80 % interval covered "
+            f"{coverage80:.0%} (95 %: {coverage95:.0%})"
+        )
+    else:
+        parts.append(f"coverage goal met: the 80 % interval covered {coverage80:.0%}")
+    return f"{'; '.join(parts)}. Family choice: {family_reason}"
+
+
+def forecast_rows(
+    job: ForecastJob,
+    rates: pl.DataFrame,
+    *,
+    selected_model: str | None,
+    run_id: str,
+    vintage: int,
+    created_at: datetime,
+    levers: Sequence[PolicyLevers] = DEFAULT_LEVERS,
+) -> pl.DataFrame:
+    """The published ``forecasts`` rows of one target: every model's rate forecast ×
+    each variant's cohort (and, for China's intake, each policy lever), marked
+    ``is_selected`` for the family's chosen model, in :data:`FORECASTS_SCHEMA`."""
+    pools = scenario_pools(rates, job.cohorts, job.target)
+    if job.target.family == CHINA_INTAKE_FAMILY:
+        pools = apply_levers(pools, levers)
+    intake = job.target.family == CHINA_INTAKE_FAMILY
+    lo80, hi80, lo95, hi95 = (
+        pl.col(c).clip(lower_bound=0.0) for c in ("lo80", "hi80", "lo95", "hi95")
+    )
+    point = pl.col("mean").clip(lower_bound=0.0)
+    # A sampled interval (Prophet) can miss its own point, or the wider the narrower, by
+    # a hair: each bound is widened to keep lo95 <= lo80 <= yhat <= hi80 <= hi95.
+    lower80, upper80 = pl.min_horizontal(lo80, point), pl.max_horizontal(hi80, point)
+    return (
+        pools.select(
             pl.lit(run_id).alias("run_id"),
-            pl.lit(target).alias("target"),
-            pl.col("series_id").alias("country_iso3"),
-            "year",
+            pl.lit(vintage, dtype=pl.Int32).alias("vintage"),
+            pl.lit(job.target.name).alias("target"),
+            (pl.lit(HOST) if intake else pl.col("series_id")).alias("country_iso3"),
+            (pl.col("series_id") if intake else pl.lit(None, dtype=pl.String)).alias(
+                "origin_group"
+            ),
+            pl.col("year").cast(pl.Int32),
+            "scenario",
             "model",
+            (pl.col("model") == (selected_model or "")).alias("is_selected"),
             point.alias("yhat"),
-            lower_80.alias("yhat_lower"),
-            upper_80.alias("yhat_upper"),
-            pl.min_horizontal(lower_95, lower_80).alias("yhat_lower_95"),
-            pl.max_horizontal(upper_95, upper_80).alias("yhat_upper_95"),
+            lower80.alias("lo80"),
+            upper80.alias("hi80"),
+            pl.min_horizontal(lo95, lower80).alias("lo95"),
+            pl.max_horizontal(hi95, upper80).alias("hi95"),
             pl.lit(created_at).dt.replace_time_zone("UTC").alias("created_at"),
         )
-        .sort("target", "country_iso3", "model", "year")
+        .cast(FORECASTS_SCHEMA)
+        .sort("target", "country_iso3", "origin_group", "scenario", "model", "year")
     )
 
 
-def forecast_checks(forecasts: pl.DataFrame, panel: pl.DataFrame, until_year: int) -> pl.DataFrame:
-    """One row per target, country and model, for the ``forecast_checks`` suite: the years
-    a forecast covers (``years`` must equal ``span``, ending at ``until_year``) and its
-    largest upper bound as a share of the working-age population in the same year (a head
-    count of researchers cannot exceed the people aged 25-64)."""
-    bounded = forecasts.join(
-        panel.select("country_iso3", "year", "population_25_64"),
-        on=["country_iso3", "year"],
-        how="left",
+def forecast_checks(
+    forecasts: pl.DataFrame, drivers: pl.DataFrame, until_year: int
+) -> pl.DataFrame:
+    """One row per forecast series (target, place, origin group, scenario, model), for
+    the ``forecast_checks`` suite: the years it covers (``years`` must equal ``span``,
+    ending at ``until_year``) and, for country targets, its largest 95 % upper bound as
+    a share of the country's whole population under the scenario's WPP variant (no talent
+    pool can exceed the people who live there)."""
+    population = drivers.select(
+        "country_iso3", pl.col("variant").alias("_variant"), "year", "population_total"
+    )
+    bounded = forecasts.with_columns(
+        pl.col("scenario").str.split("+").list.first().alias("_variant")
+    ).join(population, on=["country_iso3", "_variant", "year"], how="left")
+    share = pl.when(pl.col("origin_group").is_null()).then(
+        pl.col("hi95") / pl.col("population_total")
     )
     return (
-        bounded.group_by("target", "country_iso3", "model")
+        bounded.group_by("target", "country_iso3", "origin_group", "scenario", "model")
         .agg(
             pl.col("year").min().alias("first_year"),
             pl.col("year").max().alias("last_year"),
             pl.col("year").n_unique().alias("years"),
-            (pl.col("yhat_upper_95") / pl.col("population_25_64")).max().alias("max_upper_share"),
+            share.max().alias("max_upper_share"),
         )
         .with_columns(
             (pl.col("last_year") - pl.col("first_year") + 1).cast(pl.UInt32).alias("span"),
             pl.col("years").cast(pl.UInt32),
             pl.lit(until_year, dtype=pl.Int32).alias("until_year"),
         )
-        .sort("target", "country_iso3", "model")
+        .sort("target", "country_iso3", "origin_group", "scenario", "model")
     )
 
 
-@task(name="forecast", task_run_name="forecast-{target}", cache_policy=NO_CACHE)
-def forecast_target(
-    panel: pl.DataFrame, target: str, until_year: int, min_observed_years: int, run_id: str
-) -> pl.DataFrame:
-    """Forecast ``target`` for every country with enough history, with every model."""
-    history = series_history(panel, target, min_observed_years)
-    return forecast_table(
-        history, target=target, until_year=until_year, run_id=run_id, models=default_models()
+# -- Prefect tasks: one step each -------------------------------------------------------------
+
+
+@task(name="backtest", task_run_name="backtest-{job.target.name}-{name}", cache_policy=NO_CACHE)
+def backtest_model(
+    job: ForecastJob, name: str, origins: list[int], min_train: int
+) -> tuple[pl.DataFrame, list[str]]:
+    """One model's backtest on one target, in pool units, and its failures as text."""
+    result = backtest_one(job, name, origins, min_train)
+    failures = [
+        f"{job.target.name} / {row['model']} at origin {row['origin']} ({row['stage']}): "
+        f"{row['message']}"
+        for row in result.failures.iter_rows(named=True)
+    ]
+    return in_pool_units(job, result.forecasts), failures
+
+
+@task(name="fit-forecast", task_run_name="forecast-{job.target.name}-{name}", cache_policy=NO_CACHE)
+def fit_and_forecast(job: ForecastJob, name: str, until_year: int, run_id: str) -> pl.DataFrame:
+    """One model fitted on all of one target's history, its forecasts to ``until_year``
+    under every variant, and its artefacts written under the run's model folder."""
+    rates, artefacts = forecast_one(job, name, until_year)
+    folder = model_artefacts_dir(get_settings(), run_id) / job.target.name / name
+    for filename, content in artefacts.items():
+        atomic_write_bytes(folder / filename, content)
+    return rates
+
+
+def rates_and_cohorts(
+    target: RateTarget, features: dict[str, pl.DataFrame], country_list: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A target's rate history and its cohorts under every variant, from the pipeline's
+    feature tables (``talent_pool_metrics``, ``demographic_drivers``,
+    ``china_inflow_shares_by_income``, ``china_inbound_students``) and the World Bank
+    country list (income groups)."""
+    drivers = features["demographic_drivers"]
+    if target.name == CHINA_RESEARCHER_INFLOWS.name:
+        members = income_group_members(country_list)
+        return (
+            china_researcher_inflow_rates(
+                features["china_inflow_shares_by_income"], country_list, drivers
+            ),
+            group_cohorts(drivers, members, target),
+        )
+    if target.name == CHINA_INBOUND_STUDENTS.name:
+        members = world_excluding_china_members(drivers)
+        return (
+            china_inbound_student_rates(features["china_inbound_students"], drivers),
+            group_cohorts(drivers, members, target),
+        )
+    return (
+        country_rate_series(features["talent_pool_metrics"], drivers, target),
+        cohorts(drivers, target),
     )
+
+
+@task(name="forecast-jobs", cache_policy=NO_CACHE)
+def build_forecast_jobs(
+    features: dict[str, pl.DataFrame],
+    country_list: pl.DataFrame,
+    targets: list[str],
+    vintage: int | None,
+    min_observed_years: int,
+) -> list[ForecastJob]:
+    """One job per target, every history cut at ``vintage`` (None: all data)."""
+    jobs = []
+    for name in targets:
+        target = RATE_TARGETS[name]
+        rates, target_cohorts = rates_and_cohorts(target, features, country_list)
+        jobs.append(
+            forecast_job(
+                target,
+                rates,
+                target_cohorts,
+                vintage=vintage if vintage is not None else int(rates["year"].max()),
+                min_observed_years=min_observed_years,
+            )
+        )
+    return jobs

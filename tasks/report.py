@@ -212,3 +212,274 @@ def publish_findings_report(tables: dict[str, pl.DataFrame]) -> Path:
     atomic_write_bytes(destination, report.encode("utf-8"))
     create_markdown_artifact(key=FINDINGS_KEY, markdown=report, description="talentflow findings")
     return destination
+
+
+BACKTEST_KEY = "backtest-report"
+MASE_GOAL = 0.20
+COVERAGE_GOAL = (0.75, 0.85)
+
+
+def backtest_markdown(
+    selection: pl.DataFrame,
+    metrics: pl.DataFrame,
+    *,
+    vintage: int,
+    failures: list[str] | tuple[str, ...] = (),
+) -> str:
+    """The backtest report: for every headline target, the selected forecast's MASE
+    against naive (goal: at least 20 % better) and the coverage of its 80 % interval
+    (goal: 75-85 %), saying where a goal is missed and why; then every model's scores.
+
+    ``selection`` has the ``model_selection`` table's columns and ``metrics`` the
+    ``backtest_metrics`` table's (``tasks.forecast``)."""
+    origins = metrics["origins"].min() if metrics.height else 0
+    lines = [
+        f"# Backtest report (data to {vintage})",
+        "",
+        f"Rolling origins, expanding window: {origins}+ origins, horizons 1-5 years. "
+        "MASE scales each error by the series' own mean one-year change before the origin "
+        "(1 = as good as a random walk in-sample); sMAPE in percent; coverage = share of "
+        "outcomes inside the interval. Scores are of the published quantity (rate forecast "
+        "× the WPP cohort of the year); the model is chosen once per target family from "
+        "the pooled scores, not per series.",
+        "",
+        "What a backtest cannot judge: it scores 1-5 years ahead. To 2050 the chosen "
+        "model's assumption dominates (drift in log space: the past growth rate goes on "
+        "compounding; logit-space models: growth slows near the rate's cap), and the "
+        "intervals say how the past varied, not how definitions, policies or sources may "
+        "change. Read the long horizon with the scenario spread, not as a prediction.",
+        "",
+        "## Headline targets",
+        "",
+        "| target | family | selected | MASE | naive MASE | better than naive | "
+        "goal ≥ 20 % | 80 % coverage | goal 75-85 % |",
+        "|---|---|---|---:|---:|---:|---|---:|---|",
+    ]
+    for row in selection.sort("family", "target").iter_rows(named=True):
+        lines.append(
+            f"| {row['target']} | {row['family']} | {row['selected_model']} | "
+            f"{row['mase']:.2f} | {row['naive_mase']:.2f} | {row['mase_improvement']:+.0%} | "
+            f"{_met(row['meets_mase_goal'])} | {row['coverage80']:.0%} | "
+            f"{_met(row['meets_coverage_goal'])} |"
+        )
+    lines += ["", "### Why, and where a goal is missed", ""]
+    lines += [f"- **{row['target']}**: {row['reason']}" for row in selection.iter_rows(named=True)]
+    lines += [
+        "",
+        "## Every model, mean over horizons 1-5",
+        "",
+        "| target | model | MASE | sMAPE % | 80 % coverage | 95 % coverage | forecasts |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    summary = (
+        metrics.group_by("target", "model")
+        .agg(
+            *[
+                ((pl.col(c) * pl.col("forecasts")).sum() / pl.col("forecasts").sum()).alias(c)
+                for c in ("mase", "smape", "coverage80", "coverage95")
+            ],
+            pl.col("forecasts").sum(),
+        )
+        .sort("target", "mase")
+    )
+    for row in summary.iter_rows(named=True):
+        lines.append(
+            f"| {row['target']} | {row['model']} | {row['mase']:.2f} | {row['smape']:.1f} | "
+            f"{row['coverage80']:.0%} | {row['coverage95']:.0%} | {row['forecasts']:,} |"
+        )
+    lines += [
+        "",
+        "## The selected model by horizon",
+        "",
+        "| target | model | h | MASE | sMAPE % | 80 % coverage | 95 % coverage |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    chosen = metrics.join(
+        selection.select("target", pl.col("selected_model").alias("model")), on=["target", "model"]
+    ).sort("target", "horizon")
+    for row in chosen.iter_rows(named=True):
+        lines.append(
+            f"| {row['target']} | {row['model']} | {row['horizon']} | {row['mase']:.2f} | "
+            f"{row['smape']:.1f} | {row['coverage80']:.0%} | {row['coverage95']:.0%} |"
+        )
+    if failures:
+        lines += ["", "## Models that failed at some origin", ""]
+        lines += [f"- {failure}" for failure in failures]
+    return "\n".join(lines) + "\n"
+
+
+def _met(flag: bool) -> str:
+    return "met" if flag else "**missed**"
+
+
+@task(name="backtest-report", cache_policy=NO_CACHE)
+def publish_backtest_report(
+    selection: pl.DataFrame, metrics: pl.DataFrame, vintage: int, failures: list[str]
+) -> Path:
+    """Write the backtest report under the data directory and show it in the Prefect UI."""
+    report = backtest_markdown(selection, metrics, vintage=vintage, failures=failures)
+    destination = get_settings().data_dir / "reports" / f"backtest-{vintage}.md"
+    atomic_write_bytes(destination, report.encode("utf-8"))
+    create_markdown_artifact(
+        key=BACKTEST_KEY, markdown=report, description=f"talentflow backtest, data to {vintage}"
+    )
+    return destination
+
+
+HEADLINE_KEY = "headline-forecasts"
+#: The numbers a reader asks first: China's and the US's researchers and students, and
+#: China's intake by origin group, in the selected forecast.
+HEADLINE_TARGETS = {
+    "researchers": ("CHN", "USA"),
+    "tertiary_students": ("CHN", "USA"),
+    "china_researcher_inflows": ("CHN",),
+    "china_inbound_students": ("CHN",),
+}
+HEADLINE_YEARS = (2030, 2040, 2050)
+
+
+def headline_forecasts(forecasts: pl.DataFrame) -> pl.DataFrame:
+    """The selected forecast of each headline target in :data:`HEADLINE_YEARS`, one row per
+    target, place, origin group, scenario and year (WPP variants only, no levers)."""
+    wanted = pl.any_horizontal(
+        *[
+            (pl.col("target") == target) & pl.col("country_iso3").is_in(places)
+            for target, places in HEADLINE_TARGETS.items()
+        ]
+    )
+    return (
+        forecasts.filter(
+            wanted
+            & pl.col("is_selected")
+            & pl.col("year").is_in(HEADLINE_YEARS)
+            & ~pl.col("scenario").str.contains("+", literal=True)
+        )
+        .select(
+            "target",
+            "country_iso3",
+            "origin_group",
+            "scenario",
+            "year",
+            "model",
+            "yhat",
+            "lo80",
+            "hi80",
+            "lo95",
+            "hi95",
+        )
+        .sort("target", "country_iso3", "origin_group", "scenario", "year", nulls_last=True)
+    )
+
+
+@task(name="headline-forecasts", cache_policy=NO_CACHE)
+def publish_headline_table(forecasts: pl.DataFrame) -> pl.DataFrame:
+    """A table artifact of the headline forecasts, rounded for reading."""
+    headline = headline_forecasts(forecasts)
+    rows = headline.with_columns(
+        pl.col(c).round(0) for c in ("yhat", "lo80", "hi80", "lo95", "hi95")
+    )
+    create_table_artifact(
+        key=HEADLINE_KEY,
+        table=rows.to_dicts(),
+        description="Selected forecasts of the headline targets (80 % and 95 % intervals)",
+    )
+    return headline
+
+
+RUN_REPORT_KEY = "run-report"
+
+
+def run_report_markdown(
+    *,
+    run_id: str,
+    vintage: int,
+    as_of: int | None,
+    sources: list[dict[str, Any]],
+    validated_tables: list[str],
+    selection: pl.DataFrame,
+    headline: pl.DataFrame,
+    findings: str | None,
+) -> str:
+    """One page per run for the Prefect UI: what was pulled, what was validated, how the
+    models backtested, the headline forecasts and the findings."""
+    lines = [
+        f"# talentflow run {run_id}",
+        "",
+        f"Data to {vintage}" + (f" (replayed as of {as_of})" if as_of is not None else "") + ".",
+        "",
+        f"## Sources pulled ({len(sources)})",
+        "",
+        "| dataset | rows | new snapshot | sha256 | warnings |",
+        "|---|---:|---|---|---:|",
+    ]
+    for source in sorted(sources, key=lambda s: s["dataset_id"]):
+        lines.append(
+            f"| {source['dataset_id']} | {source['rows']:,} | "
+            f"{'yes' if source['is_new'] else 'no'} | `{source['sha256'][:12]}` | "
+            f"{len(source['warnings'])} |"
+        )
+    lines += [
+        "",
+        "## Validation",
+        "",
+        f"Every source above passed its suite; {len(validated_tables)} derived tables "
+        f"passed theirs: {', '.join(validated_tables)}. Details: the `validation-summary` "
+        "and `data-docs` artifacts.",
+        "",
+        "## Backtest",
+        "",
+        "| target | selected | MASE vs naive | 80 % coverage |",
+        "|---|---|---:|---:|",
+    ]
+    for row in selection.sort("family", "target").iter_rows(named=True):
+        lines.append(
+            f"| {row['target']} | {row['selected_model']} | {row['mase_improvement']:+.0%} "
+            f"({_met(row['meets_mase_goal'])}) | {row['coverage80']:.0%} "
+            f"({_met(row['meets_coverage_goal'])}) |"
+        )
+    lines += [
+        "",
+        "## Headline forecasts (Medium variant, selected model, 80 % interval)",
+        "",
+        "| target | place | year | forecast | 80 % interval |",
+        "|---|---|---:|---:|---|",
+    ]
+    for row in headline.filter(pl.col("scenario") == "Medium").iter_rows(named=True):
+        place = row["origin_group"] or row["country_iso3"]
+        lines.append(
+            f"| {row['target']} | {place} | {row['year']} | {row['yhat']:,.0f} | "
+            f"{row['lo80']:,.0f} – {row['hi80']:,.0f} |"
+        )
+    if findings:
+        lines += ["", "## Findings", "", findings.split("\n", 1)[-1].strip()]
+    return "\n".join(lines) + "\n"
+
+
+@task(name="run-report", cache_policy=NO_CACHE)
+def publish_run_report(
+    *,
+    run_id: str,
+    vintage: int,
+    as_of: int | None,
+    sources: list[dict[str, Any]],
+    validated_tables: list[str],
+    selection: pl.DataFrame,
+    forecasts: pl.DataFrame,
+    findings_path: Path | None,
+) -> Path:
+    """The run report as a markdown artifact and a file under the reports folder."""
+    findings = findings_path.read_text(encoding="utf-8") if findings_path else None
+    report = run_report_markdown(
+        run_id=run_id,
+        vintage=vintage,
+        as_of=as_of,
+        sources=sources,
+        validated_tables=validated_tables,
+        selection=selection,
+        headline=headline_forecasts(forecasts),
+        findings=findings,
+    )
+    destination = get_settings().data_dir / "reports" / f"run-{run_id}.md"
+    atomic_write_bytes(destination, report.encode("utf-8"))
+    create_markdown_artifact(key=RUN_REPORT_KEY, markdown=report, description="talentflow run")
+    return destination

@@ -33,7 +33,13 @@ from tasks.snapshots import Snapshot, accepted_history, quarantine_snapshot, rec
 from tasks.sources import formats
 from tasks.sources.catalog import dataset
 from tasks.sources.formats import resolve_format
-from tasks.validate import ValidationFailed, current_run_name, validate_frame
+from tasks.validate import (
+    ValidationFailed,
+    critical_findings,
+    current_run_name,
+    emit_critical_event,
+    validate_frame,
+)
 
 
 def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
@@ -51,6 +57,7 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
     )
     if report.is_critical:
         kept = quarantine_snapshot(snapshot, report.message(), asdict(report), settings)
+        emit_critical_event(f"talentflow.dataset.{source.id}", report, quarantined=str(kept))
         raise ValidationFailed(f"{report.message()}\n  (snapshot kept in quarantine: {kept})")
     table = reader.tidy(raw)
     warnings = [failure.describe() for failure in report.failures] + unknown_place_warnings(table)
@@ -68,6 +75,11 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
                 critical
             )
             kept = quarantine_snapshot(snapshot, fault, {"drift": drift.summary()}, settings)
+            emit_critical_event(
+                f"talentflow.dataset.{source.id}",
+                critical_findings("drift", label, critical),
+                quarantined=str(kept),
+            )
             raise ValidationFailed(f"{fault}\n  (snapshot kept in quarantine: {kept})")
         warnings += [f"[{severity}] drift: {message}" for severity, message in findings]
     destination = tidy_parquet(settings, source.id, snapshot.sha256)

@@ -4,6 +4,11 @@ GX never raises on a failed expectation; it reports. This module reads the repor
 failed *critical* expectation stops everything downstream (:class:`ValidationFailed`),
 a failed *warning* is logged and the run goes on. GX is imported lazily (it costs
 seconds), and a Polars frame becomes pandas only here, at GX's boundary.
+
+A critical failure is also told to Prefect's event system as a custom event
+(:data:`CRITICAL_EVENT`, on the resource ``talentflow.table.<table>`` or
+``talentflow.dataset.<dataset>``) before :class:`ValidationFailed` is raised, so that an
+automation (``deploy/automations.yaml``) can notify someone. Emitting never fails a run.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.events import Event, emit_event
 from prefect.logging import get_run_logger
 
 from core.settings import get_settings
@@ -26,6 +32,10 @@ from expectations import suite_definition
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 _GX_LOCK = threading.Lock()
 EXAMPLES_PER_FAILURE = 5
+#: The custom Prefect event a critical validation failure emits.
+CRITICAL_EVENT = "talentflow.validation.critical"
+#: Failures and characters per failure kept in an event (Prefect caps an event's size).
+EVENT_FAILURES, EVENT_DETAIL_CHARS = 20, 500
 
 
 class ValidationFailed(RuntimeError):
@@ -76,6 +86,21 @@ class ValidationReport:
         ]
         lines += [f"  - {failure.describe()}" for failure in self.failures]
         return "\n".join(lines)
+
+    def failed_expectations(self) -> list[dict[str, Any]]:
+        """The failures as small JSON-safe records (for events and summaries)."""
+        return [
+            {
+                "expectation": failure.expectation,
+                "severity": failure.severity,
+                "column": _plain_text(
+                    failure.kwargs.get("column") or failure.kwargs.get("column_list")
+                ),
+                "unexpected_count": failure.unexpected_count,
+                "detail": failure.describe()[:EVENT_DETAIL_CHARS],
+            }
+            for failure in self.failures[:EVENT_FAILURES]
+        ]
 
 
 def validate_frame(
@@ -193,6 +218,7 @@ def validate_table(frame: pl.DataFrame, suite_name: str, label: str) -> Validati
     )
     logger = get_run_logger()
     if report.is_critical:
+        emit_critical_event(f"talentflow.table.{suite_name}", report)
         raise ValidationFailed(report.message())
     if report.failures:
         logger.warning(report.message())
@@ -206,3 +232,56 @@ def current_run_name() -> str:
     from prefect import runtime
 
     return f"{runtime.flow_run.flow_name or 'talentflow'}-{runtime.flow_run.id or 'local'}"
+
+
+def critical_findings(check: str, label: str, messages: list[str]) -> ValidationReport:
+    """A report of critical findings that are not GX expectations (``check`` names the
+    rule set, say ``drift``), so they are told like a failed suite."""
+    failures = [FailedExpectation(check, "critical", {}, None, [], message) for message in messages]
+    return ValidationReport(check, label, len(messages), failures)
+
+
+def emit_critical_event(resource_id: str, report: ValidationReport, **details: str) -> Event | None:
+    """Emit :data:`CRITICAL_EVENT` for a critical ``report`` about ``resource_id``
+    (``talentflow.table.<table>`` or ``talentflow.dataset.<dataset>``).
+
+    The payload names the suite, what was validated, the failed expectations and the flow
+    run; ``details`` (say, where the snapshot was quarantined) are added to it. Prefect
+    attaches the flow run, task run, flow and deployment as related resources. Returns
+    the event, or None where no Prefect API receives events. Never raises: a run that
+    failed validation must fail with :class:`ValidationFailed`, not with an event error.
+    """
+    from prefect import runtime
+
+    try:
+        return emit_event(
+            event=CRITICAL_EVENT,
+            resource={
+                "prefect.resource.id": resource_id,
+                "prefect.resource.name": resource_id.rsplit(".", 1)[-1],
+                "talentflow.suite": report.suite,
+            },
+            payload={
+                "suite": report.suite,
+                "label": report.label[:EVENT_DETAIL_CHARS],
+                "evaluated": report.evaluated,
+                "failed": len(report.failures),
+                "highest_severity": report.highest_severity,
+                "failed_expectations": report.failed_expectations(),
+                "run_id": str(runtime.flow_run.id) if runtime.flow_run.id else None,
+                "run_name": current_run_name(),
+                **details,
+            },
+        )
+    except Exception:  # the event is a courtesy; the ValidationFailed that follows is not
+        logging.getLogger(__name__).exception(
+            "could not emit %s for %s", CRITICAL_EVENT, resource_id
+        )
+        return None
+
+
+def _plain_text(value: Any) -> str | None:
+    """A column name or list of names as one string (event labels and payloads)."""
+    if value is None:
+        return None
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)

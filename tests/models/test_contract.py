@@ -5,7 +5,11 @@ import polars as pl
 import pytest
 
 from models.baselines import Drift, Naive
+from models.ensemble import Ensemble
+from models.global_model import GlobalForecaster
 from models.prophet_model import ProphetForecaster
+from models.statsforecast_models import ETS, Theta
+from models.transforms import Transformed
 
 
 def synthetic_history() -> pl.DataFrame:
@@ -20,10 +24,23 @@ def synthetic_history() -> pl.DataFrame:
     ).with_columns(pl.col("year").cast(pl.Int32))
 
 
-MODELS = [Naive, Drift, lambda: ProphetForecaster(uncertainty_samples=200)]
+#: Every model of the zoo, as tasks.forecast builds them (bounded spaces included).
+ZOO = {
+    "naive": Naive,
+    "drift": Drift,
+    "ets": ETS,
+    "theta": Theta,
+    "ensemble": lambda: Ensemble([ETS(), Theta(), Drift()]),
+    "prophet": lambda: ProphetForecaster(uncertainty_samples=200),
+    "prophet-logistic": lambda: ProphetForecaster(200, growth="logistic", cap=500.0),
+    "global": lambda: GlobalForecaster(),
+    "drift-in-log-space": lambda: Transformed(Drift(), "log"),
+    "ets-in-logit-space": lambda: Transformed(ETS(), "logit", cap=500.0),
+}
+MODELS = list(ZOO.values())
 
 
-@pytest.mark.parametrize("make_model", MODELS, ids=["naive", "drift", "prophet"])
+@pytest.mark.parametrize("make_model", MODELS, ids=list(ZOO))
 def test_every_model_predicts_each_series_horizon_with_ordered_intervals(make_model):
     forecast = make_model().fit(synthetic_history()).predict(4, levels=(80, 95))
     assert forecast.columns == ["series_id", "year", "mean", "lo80", "hi80", "lo95", "hi95"]
@@ -50,7 +67,7 @@ def test_random_walk_uncertainty_grows_over_a_long_horizon(make_model):
     assert width.item(-1, 0) > width.item(0, 0)
 
 
-@pytest.mark.parametrize("make_model", MODELS, ids=["naive", "drift", "prophet"])
+@pytest.mark.parametrize("make_model", MODELS, ids=list(ZOO))
 def test_models_refuse_bad_history(make_model):
     history = synthetic_history()
     with pytest.raises(ValueError, match="more than one row"):

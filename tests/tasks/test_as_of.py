@@ -16,9 +16,10 @@ def synthetic_ncses_like() -> pl.DataFrame:
     ).with_columns(pl.col("year").cast(pl.Int32))
 
 
-def test_rows_after_the_as_of_year_are_gone_and_pooled_periods_must_have_ended():
+def test_rows_after_the_as_of_year_are_gone_and_undated_pooled_rows_stay_whole():
+    # NCSES's pooled cohorts (a period, no year) are read as one block by the features.
     kept = truncated_at(synthetic_ncses_like(), 2015)
-    assert kept["value"].to_list() == [1.0, 2.0, 5.0, 6.0]
+    assert kept["value"].to_list() == [1.0, 2.0, 4.0, 5.0, 6.0]
 
 
 def test_other_year_columns_are_cut_too_and_undated_tables_are_kept():

@@ -1,0 +1,93 @@
+"""Benchmark: the forecast stage on the real mirror's tables, model by model.
+
+Times, for each target, one backtest (rolling origins, horizons 1-5) and one final fit
+to 2050 under the three WPP variants per model, run sequentially so the figures add up;
+then the whole ``forecasts`` flow through Prefect's task runner (threads, or Dask with
+``TALENTFLOW_TASK_RUNNER=dask``). Reads the published feature tables of an earlier
+``talentflow run`` (``TALENTFLOW_DATA_DIR``, default ./data). Not a test: it asserts
+nothing and writes the figures to stdout for bench/README.md.
+
+    TALENTFLOW_DATA_DIR=data python bench/forecast_stage.py [--models naive,drift]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import polars as pl
+
+from core.settings import get_settings
+from core.storage import published_parquet
+from flows.forecasting import forecast_task_runner, forecasts
+from tasks.features.scenarios import RATE_TARGETS
+from tasks.forecast import (
+    MODEL_NAMES,
+    backtest_one,
+    backtest_origins,
+    forecast_job,
+    forecast_one,
+    min_train_observations,
+    rates_and_cohorts,
+)
+
+FEATURES = (
+    "talent_pool_metrics",
+    "demographic_drivers",
+    "china_inflow_shares_by_income",
+    "china_inbound_students",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default=",".join(MODEL_NAMES))
+    parser.add_argument("--skip-flow", action="store_true")
+    models = parser.parse_args().models.split(",")
+    settings = get_settings()
+    features = {name: pl.read_parquet(published_parquet(settings, name)) for name in FEATURES}
+    country_list = _country_list(settings)
+
+    print(f"{'target':26} {'series':>6} {'model':9} {'backtest s':>10} {'fit+forecast s':>14}")
+    totals = dict.fromkeys(models, 0.0)
+    for target in RATE_TARGETS.values():
+        rates, cohorts = rates_and_cohorts(target, features, country_list)
+        job = forecast_job(
+            target, rates, cohorts, vintage=int(rates["year"].max()), min_observed_years=8
+        )
+        origins, floor = backtest_origins(job, models), min_train_observations(job, models)
+        for name in models:
+            start = time.perf_counter()
+            backtest_one(job, name, origins, floor)
+            backtested = time.perf_counter()
+            forecast_one(job, name, 2050)
+            done = time.perf_counter()
+            totals[name] += done - start
+            print(
+                f"{target.name:26} {job.history['series_id'].n_unique():>6} {name:9} "
+                f"{backtested - start:>10.1f} {done - backtested:>14.1f}"
+            )
+    print("total per model (s):", {name: round(seconds, 1) for name, seconds in totals.items()})
+    if not parser.parse_args().skip_flow:
+        start = time.perf_counter()
+        flow = forecasts.with_options(task_runner=forecast_task_runner(settings))
+        result = flow(features, country_list, run_id="bench", vintage=2024, models=models)
+        print(
+            f"forecasts flow ({settings.task_runner}, {settings.forecast_workers} workers): "
+            f"{time.perf_counter() - start:.0f} s, {result.forecasts.height:,} rows"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:.0f} MiB")
+
+
+def _country_list(settings) -> pl.DataFrame:
+    ledger = settings.data_dir / "tidy" / "wdi_countries"
+    files = sorted(ledger.glob("*.parquet"), key=lambda path: path.stat().st_mtime)
+    if not files:
+        raise SystemExit(f"no tidy country list under {ledger}: run `talentflow run` first")
+    return pl.read_parquet(files[-1])
+
+
+if __name__ == "__main__":
+    main()

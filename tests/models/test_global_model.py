@@ -1,0 +1,244 @@
+"""The global model honours the contract, learns what series share, and never peeks."""
+
+import numpy as np
+import polars as pl
+import pytest
+import skops.io as sio
+
+from models.baselines import Naive
+from models.global_model import ESTIMATOR_FILE, GlobalForecaster, origin_features
+
+SCHEMA = {"series_id": pl.String, "year": pl.Int32, "y": pl.Float64}
+
+
+def synthetic_growth_panel(n_series: int = 60, n_years: int = 24, seed: int = 0) -> pl.DataFrame:
+    """Synthetic series on very different scales sharing one growth pattern: yearly log
+    growth is persistent (AR(1) around 3 %), so a run of rises predicts more rises. Series
+    end in different years, and series s001 skips 2003-2004."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_series):
+        log_level = np.log(rng.uniform(1e2, 1e6))
+        growth = rng.normal(0.03, 0.04)
+        last_year = 2020 - s % 3
+        for year in range(last_year - n_years + 1, last_year + 1):
+            growth = 0.03 + 0.85 * (growth - 0.03) + rng.normal(0, 0.008)
+            log_level += growth
+            if s == 1 and year in (2003, 2004):
+                continue
+            rows.append((f"s{s:03d}", year, float(np.exp(log_level + rng.normal(0, 0.005)))))
+    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+
+
+def synthetic_driven_panel(n_series: int = 40, n_years: int = 24, seed: int = 1):
+    """Synthetic series whose log growth is 0.8 × the log growth of a synthetic cohort
+    (a driver that wanders between shrinking and growing), and the cohort as exog, with
+    ten forecast years beyond each series' last year."""
+    rng = np.random.default_rng(seed)
+    history, exog = [], []
+    for s in range(n_series):
+        log_y, log_cohort, cohort_growth = np.log(rng.uniform(1e3, 1e5)), 10.0, 0.0
+        for year in range(1997, 1997 + n_years + 10):
+            cohort_growth = 0.7 * cohort_growth + rng.normal(0, 0.03)
+            log_cohort += cohort_growth
+            log_y += 0.01 + 0.8 * cohort_growth + rng.normal(0, 0.004)
+            exog.append((f"s{s:03d}", year, float(np.exp(log_cohort))))
+            if year < 1997 + n_years:
+                history.append((f"s{s:03d}", year, float(np.exp(log_y))))
+    exog_schema = {"series_id": pl.String, "year": pl.Int32, "cohort": pl.Float64}
+    return (
+        pl.DataFrame(history, schema=SCHEMA, orient="row"),
+        pl.DataFrame(exog, schema=exog_schema, orient="row"),
+    )
+
+
+def held_out(history: pl.DataFrame, years: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    cut = pl.col("year") <= pl.col("year").max().over("series_id") - years
+    return history.filter(cut), history.filter(~cut)
+
+
+@pytest.fixture(scope="module")
+def growth_panel() -> pl.DataFrame:
+    return synthetic_growth_panel()
+
+
+@pytest.fixture(scope="module")
+def fitted(growth_panel) -> GlobalForecaster:
+    return GlobalForecaster().fit(growth_panel)
+
+
+def test_predicts_each_series_horizon_after_its_own_last_year(fitted, growth_panel):
+    forecast = fitted.predict(4, levels=(80, 95))
+    assert forecast.columns == ["series_id", "year", "mean", "lo80", "hi80", "lo95", "hi95"]
+    assert forecast.schema["year"] == pl.Int32
+    assert forecast.null_count().sum_horizontal().item() == 0
+    last = growth_panel.group_by("series_id").agg(pl.col("year").max().alias("last"))
+    assert last["last"].n_unique() == 3  # the fixture's series end in different years
+    expected = last.select(
+        "series_id", pl.int_ranges(pl.col("last") + 1, pl.col("last") + 5).alias("year")
+    ).explode("year")
+    got = forecast.select("series_id", "year")
+    assert got.sort("series_id", "year").equals(
+        expected.with_columns(pl.col("year").cast(pl.Int32)).sort("series_id", "year")
+    )
+    gappy = forecast.filter(pl.col("series_id") == "s001")["year"].to_list()
+    assert gappy == [2020, 2021, 2022, 2023]  # s001 ends in 2019 and skips 2003-2004
+
+
+def test_intervals_are_ordered_around_the_point(fitted):
+    forecast = fitted.predict(12, levels=(50, 80, 95))
+    ordered = forecast.select(
+        (
+            (pl.col("lo95") <= pl.col("lo80"))
+            & (pl.col("lo80") <= pl.col("lo50"))
+            & (pl.col("lo50") <= pl.col("mean"))
+            & (pl.col("mean") <= pl.col("hi50"))
+            & (pl.col("hi50") <= pl.col("hi80"))
+            & (pl.col("hi80") <= pl.col("hi95"))
+        ).all()
+    ).item()
+    assert ordered
+
+
+def test_interval_widths_grow_with_the_horizon_beyond_the_trained_ones(fitted):
+    horizon = fitted.max_horizon + 4
+    forecast = fitted.predict(horizon, levels=(80,)).with_columns(
+        (pl.col("hi80") / pl.col("lo80")).log().alias("log_width")
+    )
+    per_series = forecast.group_by("series_id").agg(pl.col("log_width").sort_by("year"))
+    for widths in per_series["log_width"]:
+        assert np.all(np.diff(widths.to_numpy()) >= 0)
+        assert widths[-1] > 2 * widths[0]
+
+
+def test_learns_a_shared_growth_pattern_better_than_naive(growth_panel):
+    train, test = held_out(growth_panel, 5)
+    scale = train.group_by("series_id").agg(
+        pl.col("y").sort_by("year").diff().abs().mean().alias("scale")
+    )
+
+    def mase(model) -> float:
+        scored = model.fit(train).predict(5).join(test, on=["series_id", "year"])
+        assert scored.height == test.height
+        return (
+            scored.join(scale, on="series_id")
+            .select(((pl.col("mean") - pl.col("y")).abs() / pl.col("scale")).mean())
+            .item()
+        )
+
+    assert mase(GlobalForecaster()) < 0.6 * mase(Naive())
+
+
+def test_a_driver_moves_the_forecast_and_a_scenario_reuses_the_fit(tmp_path):
+    history, exog = synthetic_driven_panel()
+    model = GlobalForecaster(drivers=("cohort",)).fit(history, exog)
+    assert model.uses_exog
+    base = model.predict(5)
+    assert base.equals(model.predict(5, exog=exog))
+    future = pl.col("year") > 2020
+    high = exog.with_columns(
+        pl.when(future).then(pl.col("cohort") * 1.04 ** (pl.col("year") - 2020)).otherwise("cohort")
+    )
+    low = exog.with_columns(
+        pl.when(future).then(pl.col("cohort") * 0.96 ** (pl.col("year") - 2020)).otherwise("cohort")
+    )
+    at_h5 = pl.col("year") == 2025
+    high_mean = model.predict(5, exog=high).filter(at_h5)["mean"].to_numpy()
+    low_mean = model.predict(5, exog=low).filter(at_h5)["mean"].to_numpy()
+    assert np.all(high_mean > low_mean)
+    # 0.8 × a 0.08 log-growth gap per year over 5 years ≈ 0.32; the model learnt most of it.
+    assert np.median(np.log(high_mean / low_mean)) > 0.15
+
+
+def test_missing_driver_years_are_refused_with_the_series_and_years():
+    history, exog = synthetic_driven_panel(n_series=12)
+    model = GlobalForecaster(drivers=("cohort",))
+    with pytest.raises(ValueError, match=r"'s003': \[2001\]"):
+        model.fit(
+            history, exog.filter(~((pl.col("series_id") == "s003") & (pl.col("year") == 2001)))
+        )
+    model.fit(history, exog)
+    short = exog.filter(pl.col("year") <= 2022)
+    with pytest.raises(ValueError, match=r"'s000': \[2023, 2024\]"):
+        model.predict(4, exog=short)
+    with pytest.raises(ValueError, match="need exog"):
+        GlobalForecaster(drivers=("cohort",)).fit(history)
+
+
+def test_artefacts_round_trip_through_skops_to_identical_predictions():
+    history, exog = synthetic_driven_panel(n_series=20)
+    model = GlobalForecaster(drivers=("cohort",)).fit(history, exog)
+    files = model.artefacts()
+    assert set(files) == {"global.skops", "global.json", "exog.json"}
+    assert not any(b"pickle" in name.encode() for name in files)
+    loaded = GlobalForecaster.from_artefacts(files)
+    assert loaded.predict(10, levels=(80, 95)).equals(model.predict(10, levels=(80, 95)))
+    scenario = exog.with_columns(pl.col("cohort") * 1.1)
+    assert loaded.predict(3, exog=scenario).equals(model.predict(3, exog=scenario))
+
+
+class SyntheticUntrustedObject:
+    """A type skops does not trust: the loader must refuse it before building it."""
+
+    def __init__(self) -> None:
+        self.payload = "not an estimator"
+
+
+def test_loader_refuses_an_estimator_file_with_untrusted_types(fitted):
+    files = fitted.artefacts()
+    files[ESTIMATOR_FILE] = sio.dumps(SyntheticUntrustedObject())
+    with pytest.raises(ValueError, match="SyntheticUntrustedObject"):
+        GlobalForecaster.from_artefacts(files)
+
+
+def test_features_at_an_origin_never_read_values_after_it():
+    """Mutating (or deleting) every value after 2010 must leave every origin up to 2010
+    unchanged; the series s001 has a gap (2003-2004) before the cut and one straddling
+    it (2011 missing), where interpolation could otherwise reach across the origin."""
+    history = synthetic_growth_panel(n_series=8).filter(
+        ~((pl.col("series_id") == "s001") & (pl.col("year") == 2011))
+    )
+    cut = 2010
+    after = pl.col("year") > cut
+    mutated = history.with_columns(pl.when(after).then(pl.col("y") * 7.0 + 3.0).otherwise("y"))
+    for transform in ("log", "none", "scaled"):
+        original = origin_features(history, transform=transform)
+        changed = origin_features(mutated, transform=transform)
+        truncated = origin_features(history.filter(~after), transform=transform)
+        up_to_cut = pl.col("year") <= cut
+        assert original.filter(up_to_cut).equals(changed.filter(up_to_cut))
+        assert original.filter(up_to_cut).equals(truncated)
+        # The mutation is visible to later origins: the comparison above can fail.
+        assert not original.filter(after).equals(changed.filter(after))
+
+
+def test_fitting_is_deterministic():
+    history = synthetic_growth_panel(n_series=20)
+    first = GlobalForecaster().fit(history).predict(3)
+    assert first.equals(GlobalForecaster().fit(history).predict(3))
+
+
+def test_short_series_and_non_positive_values_are_refused_clearly():
+    history = synthetic_growth_panel(n_series=10)
+    short = pl.DataFrame({"series_id": ["tiny"] * 2, "year": [2019, 2020], "y": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="fewer than 3 observations"):
+        GlobalForecaster().fit(pl.concat([history, short.cast(SCHEMA)]))
+    zeros = history.with_columns(
+        pl.when(pl.col("series_id") == "s002").then(0.0).otherwise("y").alias("y")
+    )
+    with pytest.raises(ValueError, match="transform='scaled'"):
+        GlobalForecaster().fit(zeros)
+    for transform in ("none", "scaled"):
+        forecast = GlobalForecaster(transform=transform).fit(zeros).predict(3)
+        assert forecast.null_count().sum_horizontal().item() == 0
+
+
+def test_a_series_just_long_enough_is_forecast_with_missing_lags():
+    history = synthetic_growth_panel(n_series=20)
+    young = pl.DataFrame(
+        {"series_id": ["young"] * 3, "year": [2016, 2018, 2020], "y": [10.0, 11.0, 12.5]}
+    ).cast(SCHEMA)
+    forecast = GlobalForecaster().fit(pl.concat([history, young])).predict(2)
+    young_forecast = forecast.filter(pl.col("series_id") == "young")
+    assert young_forecast["year"].to_list() == [2021, 2022]
+    assert young_forecast["mean"].is_finite().all()
