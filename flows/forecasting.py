@@ -101,6 +101,7 @@ def score_and_shape(
                     job,
                     target_rates,
                     selected_model=scores.family_choice,
+                    factors=scores.factors[job.target.name],
                     run_id=run_id,
                     vintage=vintage,
                     created_at=created_at,

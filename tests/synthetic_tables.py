@@ -116,6 +116,8 @@ def synthetic_model_selection(run_id: str, vintage: int) -> pl.DataFrame:
             "mase_improvement": 0.4,
             "coverage80": 0.8,
             "coverage95": 0.94,
+            "calibrated_coverage80": 0.79,
+            "calibrated_coverage95": 0.95,
             "meets_mase_goal": True,
             "meets_coverage_goal": True,
             "reason": "synthetic: lowest mean MASE over horizons 1-5",

@@ -10,6 +10,7 @@ from models.baselines import Drift, Naive
 from models.ensemble import Ensemble
 from models.statsforecast_models import ETS, Theta
 from models.transforms import Transformed
+from tests.checks import intervals_are_ordered
 
 VALUES = ["mean", "lo80", "hi80", "lo95", "hi95"]
 
@@ -72,14 +73,7 @@ def test_series_too_short_for_a_member_use_the_members_that_can_forecast_them():
         got = np.array([row[column] for column in VALUES])
         assert got == pytest.approx(expected[(row["series_id"], row["year"])], rel=1e-9)
     assert forecast.filter(pl.col("series_id") == "long")["year"].min() == 2021
-    assert forecast.select(
-        (
-            (pl.col("lo95") <= pl.col("lo80"))
-            & (pl.col("lo80") <= pl.col("mean"))
-            & (pl.col("mean") <= pl.col("hi80"))
-            & (pl.col("hi80") <= pl.col("hi95"))
-        ).all()
-    ).item()
+    assert intervals_are_ordered(forecast)
 
 
 def test_artefacts_are_the_members_json_prefixed_by_member_name():

@@ -9,6 +9,7 @@ import pytest
 from models.baselines import Drift, Naive
 from models.statsforecast_models import ETS
 from models.transforms import Transformed
+from tests.checks import intervals_are_ordered
 
 
 def synthetic_series(values: dict[str, list[float]], first_year: int = 2000) -> pl.DataFrame:
@@ -31,17 +32,6 @@ def synthetic_rate_near_cap() -> pl.DataFrame:
     return synthetic_series({"climbing": climbing, "younger": younger})
 
 
-def bounds_are_ordered(forecast: pl.DataFrame) -> bool:
-    return forecast.select(
-        (
-            (pl.col("lo95") <= pl.col("lo80"))
-            & (pl.col("lo80") <= pl.col("mean"))
-            & (pl.col("mean") <= pl.col("hi80"))
-            & (pl.col("hi80") <= pl.col("hi95"))
-        ).all()
-    ).item()
-
-
 def test_logit_forecasts_of_a_rate_near_its_cap_never_exceed_it():
     history = synthetic_rate_near_cap()
     plain = Drift().fit(history).predict(60)
@@ -50,7 +40,7 @@ def test_logit_forecasts_of_a_rate_near_its_cap_never_exceed_it():
     bounds = forecast.select("mean", "lo80", "hi80", "lo95", "hi95")
     assert bounds.max_horizontal().max() <= 100.0
     assert bounds.min_horizontal().min() >= 0.0
-    assert bounds_are_ordered(forecast)
+    assert intervals_are_ordered(forecast)
 
 
 def test_logit_takes_a_cap_per_series():
@@ -74,7 +64,7 @@ def test_log1p_accepts_zero_counts_and_forecasts_no_negative_count():
     history = synthetic_series({"rare": [0, 0, 1, 0, 2, 1, 0, 3, 1, 0]})
     forecast = Transformed(Naive(), "log1p").fit(history).predict(10)
     assert forecast.select("mean", "lo80", "lo95").min_horizontal().min() >= 0.0
-    assert bounds_are_ordered(forecast)
+    assert intervals_are_ordered(forecast)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +89,7 @@ def test_wrapping_ets_honours_the_contract_and_keeps_its_identity():
         range(2012, 2020)
     )
     assert forecast["hi95"].max() <= 100.0
-    assert bounds_are_ordered(forecast)
+    assert intervals_are_ordered(forecast)
     assert Transformed(ETS(), "log", name="ets_log").name == "ets_log"
 
 

@@ -10,12 +10,15 @@ from tasks.features.scenarios import CHINA_RESEARCHER_INFLOWS, RESEARCHERS
 from tasks.forecast import (
     FORECASTS_SCHEMA,
     backtest_one,
+    calibration_factors,
     forecast_checks,
     forecast_job,
     forecast_one,
     forecast_rows,
+    held_out_coverage,
     in_pool_units,
     score_family,
+    widened,
 )
 from tasks.validate import validate_frame
 
@@ -213,3 +216,66 @@ def test_forecast_checks_catch_a_missing_year_and_a_pool_above_the_population(sy
     report = validate_frame(forecast_checks(too_high, drivers, 2030), "forecast_checks", "bound")
     assert report.is_critical
     assert [f.kwargs["column"] for f in report.failures] == ["max_upper_share"]
+
+
+def synthetic_backtest(origins: list[int], error_by_origin: dict[int, float]) -> pl.DataFrame:
+    """Backtest rows of one model: mean 100, 80 % interval ±10, 95 % ±20, at horizon 1,
+    with the actual off by the origin's error."""
+    rows = []
+    for origin in origins:
+        for series in range(10):
+            actual = 100 + error_by_origin[origin] * (1 if series % 2 else -1)
+            rows.append(
+                ("m", origin, f"s{series}", origin + 1, 1, actual, 100.0, 90.0, 110.0, 80.0, 120.0)
+            )
+    columns = [
+        "model",
+        "origin",
+        "series_id",
+        "year",
+        "horizon",
+        "actual",
+        "mean",
+        "lo80",
+        "hi80",
+        "lo95",
+        "hi95",
+    ]
+    return pl.DataFrame(rows, schema=columns, orient="row")
+
+
+def test_calibration_widens_each_models_intervals_by_its_backtested_factor():
+    backtest = synthetic_backtest([2015, 2016], {2015: 15.0, 2016: 15.0})
+    factors = calibration_factors(backtest)
+    assert factors.filter(pl.col("level") == 80)["factor"].item() == pytest.approx(1.5)
+    forecast = pl.DataFrame(
+        {
+            "model": ["m", "m", "other"],
+            "horizon": [1, 7, 1],
+            "mean": [50.0] * 3,
+            "lo80": [45.0] * 3,
+            "hi80": [55.0] * 3,
+            "lo95": [40.0] * 3,
+            "hi95": [60.0] * 3,
+        }
+    )
+    out = widened(forecast, factors, "mean")
+    assert out["lo80"].to_list() == pytest.approx([42.5, 42.5, 45.0])  # h=7 takes h=1's
+    assert out["hi80"].to_list() == pytest.approx([57.5, 57.5, 55.0])  # no factors: as is
+    # Never narrower than the model's own: a backtest whose intervals were too wide
+    # leaves them alone.
+    calm = calibration_factors(synthetic_backtest([2015], {2015: 1.0}))
+    assert calm["factor"].min() == 1.0
+
+
+def test_published_coverage_is_measured_on_origins_the_factors_never_saw():
+    # Calm early origins, then errors three times the interval: factors learnt from the
+    # early half cannot foresee it, so held-out coverage must be poor. Were the late
+    # origins leaking into the factors, the calibrated intervals would cover them.
+    origins = [2013, 2014, 2015, 2016, 2017, 2018]
+    errors = {2013: 5.0, 2014: 5.0, 2015: 5.0, 2016: 30.0, 2017: 30.0, 2018: 30.0}
+    held_out = held_out_coverage(synthetic_backtest(origins, errors)).row(0, named=True)
+    assert held_out["calibrated_coverage80"] == 0.0
+    steady = {origin: 15.0 for origin in origins}
+    held_out = held_out_coverage(synthetic_backtest(origins, steady)).row(0, named=True)
+    assert held_out["calibrated_coverage80"] == 1.0

@@ -1,0 +1,54 @@
+"""The backtest and run reports say, per headline target, whether each goal is met."""
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from tasks.report import backtest_markdown, headline_forecasts
+from tests.synthetic_tables import synthetic_forecasts, synthetic_model_selection
+
+
+def synthetic_metrics(selection: pl.DataFrame) -> pl.DataFrame:
+    rows = [
+        {
+            "target": row["target"],
+            "model": model,
+            "horizon": h,
+            "origins": 5,
+            "forecasts": 10,
+            "mase": mase * h,
+            "smape": 5.0,
+            "coverage80": 0.6,
+            "coverage95": 0.9,
+        }
+        for row in selection.iter_rows(named=True)
+        for model, mase in ((row["selected_model"], 1.0), ("naive", 1.5))
+        for h in range(1, 6)
+    ]
+    return pl.DataFrame(rows)
+
+
+def test_the_backtest_report_names_each_target_its_model_and_a_missed_goal():
+    selection = synthetic_model_selection("r1", 2024).with_columns(
+        pl.when(pl.col("target") == pl.col("target").first())
+        .then(pl.lit(0.61))
+        .otherwise(pl.col("calibrated_coverage80"))
+        .alias("calibrated_coverage80"),
+        (pl.col("target") != pl.col("target").first()).alias("meets_coverage_goal"),
+    )
+    report = backtest_markdown(selection, synthetic_metrics(selection), vintage=2024)
+    first = selection.row(0, named=True)
+    assert f"| {first['target']} | {first['family']} | {first['selected_model']} |" in report
+    assert "| 61% | **missed** |" in report
+    assert report.count("| met |") >= selection.height - 1
+    assert "What a backtest cannot judge" in report
+
+
+def test_headline_forecasts_are_the_selected_model_in_the_variants_only():
+    forecasts = synthetic_forecasts("r1", 2024, datetime(2026, 11, 30, tzinfo=UTC))
+    headline = headline_forecasts(forecasts)
+    assert headline.height > 0
+    assert set(headline["year"]) <= {2030, 2040, 2050}
+    assert not headline["scenario"].str.contains("+", literal=True).any()
+    chosen = forecasts.filter(pl.col("is_selected"))["model"].unique().to_list()
+    assert set(headline["model"]) <= set(chosen)
