@@ -542,6 +542,22 @@ def forecast_rows(
             factors,
             "mean",
         ).drop("_last", "horizon")
+        # Widening happens in pool units, so a bound could pass what the rate's cap
+        # allows (e.g. more students than twice the 20-24 cohort): it stops there.
+        ceiling = job.cohorts.select(
+            "series_id",
+            "variant",
+            "year",
+            (pl.col("cohort") * job.target.cap / job.target.per).alias("_ceiling"),
+        )
+        pools = (
+            pools.join(ceiling, on=["series_id", "variant", "year"], how="left")
+            .with_columns(
+                pl.col(c).clip(upper_bound=pl.col("_ceiling"))
+                for c in ("mean", "lo80", "hi80", "lo95", "hi95")
+            )
+            .drop("_ceiling")
+        )
     if job.target.family == CHINA_INTAKE_FAMILY:
         pools = apply_levers(pools, levers)
     intake = job.target.family == CHINA_INTAKE_FAMILY

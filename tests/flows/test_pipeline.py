@@ -117,6 +117,25 @@ def test_the_backtest_chose_one_model_per_family_and_reports_it(published):
     run_report = Artifact.get("run-report").data
     assert "## Sources pulled" in run_report and "## Backtest" in run_report
     assert "researchers | CHN | 2050" in run_report
+    headline = json.loads(Artifact.get("headline-forecasts").data)
+    assert {row["target"] for row in headline} >= {"researchers", "china_researcher_inflows"}
+    outlook = Artifact.get("outlook-report").data
+    assert (data_dir / "reports" / "outlook-latest.html").is_file() and "outlook" in outlook
+
+
+def test_long_stages_report_progress_to_the_prefect_ui(published):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
+
+    with get_client(sync_client=True) as client:
+        progress = client.read_artifacts(
+            artifact_filter=ArtifactFilter(type=ArtifactFilterType(any_=["progress"]))
+        )
+    descriptions = [artifact.description or "" for artifact in progress]
+    assert any(d.startswith("ingest") for d in descriptions), descriptions[:5]
+    assert any(d.startswith("forecasts") for d in descriptions), descriptions[:5]
+    finished = [a for a in progress if (a.description or "").startswith("forecasts")]
+    assert any(float(a.data) == 100.0 for a in finished)
 
 
 def test_the_run_builds_data_docs_and_reports_them_in_prefect(published):

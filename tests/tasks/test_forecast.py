@@ -279,3 +279,36 @@ def test_published_coverage_is_measured_on_origins_the_factors_never_saw():
     steady = {origin: 15.0 for origin in origins}
     held_out = held_out_coverage(synthetic_backtest(origins, steady)).row(0, named=True)
     assert held_out["calibrated_coverage80"] == 1.0
+
+
+def test_calibrated_bounds_never_pass_what_the_rates_cap_allows(synthetic_job):
+    rates, _ = forecast_one(synthetic_job, "drift", until_year=2030)
+    near_cap = rates.with_columns(
+        pl.lit(0.04).alias("mean"),
+        pl.lit(0.03).alias("lo80"),
+        pl.lit(0.045).alias("hi80"),
+        pl.lit(0.02).alias("lo95"),
+        pl.lit(0.049).alias("hi95"),
+    )
+    factors = pl.DataFrame(
+        {
+            "model": ["drift"] * 10,
+            "horizon": [h for h in range(1, 6) for _ in (80, 95)],
+            "level": [80, 95] * 5,
+            "factor": [4.0] * 10,
+        },
+        schema={"model": pl.String, "horizon": pl.Int32, "level": pl.Int32, "factor": pl.Float64},
+    )
+    rows = forecast_rows(
+        synthetic_job,
+        near_cap,
+        selected_model="drift",
+        run_id="r1",
+        vintage=2020,
+        created_at=datetime(2026, 11, 30, tzinfo=UTC),
+        factors=factors,
+    )
+    cohorts = synthetic_job.cohorts.rename({"series_id": "country_iso3", "variant": "scenario"})
+    bounded = rows.join(cohorts, on=["country_iso3", "scenario", "year"])
+    assert (bounded["hi95"] <= RESEARCHERS.cap * bounded["cohort"] * (1 + 1e-12)).all()
+    assert bounded["lo95"].min() >= 0

@@ -1,0 +1,92 @@
+"""The forecasts flow's task runner: threads by default, Dask as an option, same results."""
+
+import polars as pl
+import pytest
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from core.settings import get_settings
+from flows.forecasting import forecast_task_runner
+from tasks.features.scenarios import RESEARCHERS
+from tasks.forecast import backtest_model, fit_and_forecast, forecast_job
+
+
+def synthetic_job():
+    years = list(range(1996, 2021))
+    rates = pl.DataFrame(
+        {
+            "series_id": ["AAA"] * 25 + ["BBB"] * 25,
+            "year": years * 2,
+            "y": [0.001 + 0.0001 * i for i in range(25)] + [0.004 + 0.00005 * i for i in range(25)],
+        }
+    ).with_columns(pl.col("year").cast(pl.Int32))
+    cohorts = pl.DataFrame(
+        [
+            (series, variant, year, 1e6)
+            for series in ("AAA", "BBB")
+            for variant in ("Medium", "Low", "High")
+            for year in range(1995, 2031)
+        ],
+        schema={
+            "series_id": pl.String,
+            "variant": pl.String,
+            "year": pl.Int32,
+            "cohort": pl.Float64,
+        },
+        orient="row",
+    )
+    return forecast_job(RESEARCHERS, rates, cohorts, vintage=2020, min_observed_years=8)
+
+
+def run_batch(runner):
+    job = synthetic_job()
+
+    @flow(task_runner=runner)
+    def batch():
+        backtests = [
+            backtest_model.submit(job, name, [2014, 2015, 2016, 2017, 2018, 2019], 3)
+            for name in ("naive", "drift")
+        ]
+        fits = [fit_and_forecast.submit(job, name, 2030, "test-run") for name in ("naive", "drift")]
+        return [future.result()[0] for future in backtests], [future.result() for future in fits]
+
+    return batch()
+
+
+def test_threads_are_the_default_runner(monkeypatch):
+    monkeypatch.delenv("TALENTFLOW_TASK_RUNNER", raising=False)
+    assert isinstance(forecast_task_runner(get_settings()), ThreadPoolTaskRunner)
+
+
+def test_the_dask_runner_gives_the_same_forecasts_as_threads(
+    prefect_harness, monkeypatch, tmp_path
+):
+    import prefect_dask  # in the test extra, so CI has it
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TALENTFLOW_TASK_RUNNER", "dask")
+    monkeypatch.setenv("TALENTFLOW_FORECAST_WORKERS", "2")
+    runner = forecast_task_runner(get_settings())
+    assert isinstance(runner, prefect_dask.DaskTaskRunner)
+    dask_backtests, dask_fits = run_batch(runner)
+    thread_backtests, thread_fits = run_batch(ThreadPoolTaskRunner(max_workers=2))
+    for on_dask, on_threads in zip(
+        dask_backtests + dask_fits, thread_backtests + thread_fits, strict=True
+    ):
+        assert on_dask.sort(on_dask.columns[:4]).equals(on_threads.sort(on_threads.columns[:4]))
+    assert (tmp_path / "data" / "models" / "test-run" / "researchers" / "drift").is_dir()
+
+
+def test_dask_without_prefect_dask_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_prefect_dask(name, *args, **kwargs):
+        if name == "prefect_dask":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setenv("TALENTFLOW_TASK_RUNNER", "dask")
+    monkeypatch.setattr(builtins, "__import__", no_prefect_dask)
+    with pytest.raises(RuntimeError, match=r"talentflow\[dask\]"):
+        forecast_task_runner(get_settings())
