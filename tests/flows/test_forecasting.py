@@ -62,6 +62,7 @@ def test_the_dask_runner_gives_the_same_forecasts_as_threads(
     prefect_harness, monkeypatch, tmp_path
 ):
     import prefect_dask  # in the test extra, so CI has it
+
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TALENTFLOW_TASK_RUNNER", "dask")
     monkeypatch.setenv("TALENTFLOW_FORECAST_WORKERS", "2")
