@@ -99,9 +99,9 @@ def run(
             row["origin_group"] or row["country_iso3"],
             row["scenario"],
             str(row["year"]),
-            f"{row['yhat']:,.0f}",
-            f"{row['lo80']:,.0f}",
-            f"{row['hi80']:,.0f}",
+            _compact(row["yhat"]),
+            _compact(row["lo80"]),
+            _compact(row["hi80"]),
         )
     console.print(view)
 
@@ -265,6 +265,15 @@ def serve(
         raise typer.Exit(1) from None
     console.print(f"talentflow: serving schedules on {api_url}; Ctrl-C stops (and pauses them)")
     serve_schedules(limit=limit)
+
+
+def _compact(value: float) -> str:
+    """A head count short enough for an 80-column terminal: 96.81M, 11.2K, 294."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.2f}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:,.1f}K"
+    return f"{value:,.0f}"
 
 
 @contextmanager

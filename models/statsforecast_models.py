@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any, Self
@@ -83,13 +84,17 @@ class _StatsForecastModel(Forecaster):
         self._exog = exog  # not read: ETS and Theta use no drivers
         filled = fill_year_gaps(history)
         engine = StatsForecast(models=[self._statsforecast_model()], freq=1, n_jobs=1)
-        engine.fit(
-            df=filled.select(
-                pl.col("series_id").alias("unique_id"),
-                pl.col("year").cast(pl.Int64).alias("ds"),
-                "y",
+        with warnings.catch_warnings():
+            # AutoETS divides by (n - parameters - 1) when scoring candidate forms of a
+            # short series and warns on the zero; that candidate is discarded.
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsforecast")
+            engine.fit(
+                df=filled.select(
+                    pl.col("series_id").alias("unique_id"),
+                    pl.col("year").cast(pl.Int64).alias("ds"),
+                    "y",
+                )
             )
-        )
         interpolated = dict(
             filled.group_by("series_id")
             .agg(pl.col("year").filter(pl.col("interpolated")))
