@@ -119,10 +119,10 @@ def _forecasts_latest(database: Path) -> pl.DataFrame | None:
     with duckdb.connect(str(database), read_only=True) as connection:
         views = connection.execute(
             "SELECT count(*) FROM duckdb_views() WHERE view_name = 'forecasts_latest'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not views:
             return None
-        return connection.execute("SELECT * FROM forecasts_latest").pl()
+        return connection.sql("SELECT * FROM forecasts_latest").pl()
 
 
 def country_codes(values: Iterable[str]) -> tuple[str, ...]:
@@ -287,8 +287,8 @@ def _number(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
     size = abs(value)
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e4, "k")):
-        if size >= scale:
+    for threshold, scale, suffix in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if size >= threshold:
             return f"{value / scale:.3g}{suffix}"
     if size >= 100:
         return f"{value:,.0f}"

@@ -22,6 +22,7 @@ from flows.consume import (
     ForecastQuery,
     escape_formula,
     forecasts_csv,
+    read_published_forecasts,
     select_forecasts,
 )
 
@@ -234,3 +235,30 @@ def test_no_match_says_what_the_table_has(synthetic_published):
     assert "no forecast rows match" in result.stderr
     assert "researchers" in result.stderr
     assert invoke("--format", "json", "--target", "nope").stdout == "[]\n"
+
+
+def test_table_numbers_keep_their_magnitude():
+    from flows.consume import _number
+
+    assert [_number(v) for v in (38_100.0, 11_800.0, 1_180_000.0, 3_787.0, 12.5)] == [
+        "38.1k",
+        "11.8k",
+        "1.18M",
+        "3,787",
+        "12.5",
+    ]
+
+
+def test_the_current_forecasts_are_read_from_duckdb_not_a_later_replay(tmp_path, monkeypatch):
+    from tasks.publish import publish_table
+    from tests.synthetic_tables import synthetic_forecasts as synthetic_run
+
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
+    settings = get_settings()
+    current = synthetic_run("current", 2024, datetime(2026, 11, 1, tzinfo=UTC))
+    replay = synthetic_run("replay", 2015, datetime(2026, 11, 2, tzinfo=UTC))
+    publish_table(current, "forecasts", settings)
+    publish_table(replay, "forecasts", settings)  # the Parquet file now holds the replay
+    assert pl.read_parquet(published_parquet(settings, "forecasts"))["run_id"][0] == "replay"
+    read = read_published_forecasts(settings)
+    assert set(read["run_id"]) == {"current"} and read.height == current.height
