@@ -104,6 +104,11 @@ OWN_FEATURES = (
 TRUSTED_TYPES = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
 
 
+#: Fewer held-out errors than this and the intervals come from in-sample errors instead
+#: (see ``GlobalForecaster.fit``); fewer in-sample errors than this and fit refuses.
+MIN_HELD_OUT_SCORES = 10
+
+
 class GlobalForecaster(Forecaster):
     """One HistGradientBoostingRegressor across all series, direct multi-horizon, with
     split-conformal intervals calibrated per horizon (see the module's Notes).
@@ -269,8 +274,18 @@ class GlobalForecaster(Forecaster):
         features = pairs.select(self.feature_names).to_numpy()
         target = pairs["target"].to_numpy()
         scores = self._calibration_scores(pairs, features, target)
-        self._quantiles = self._conformal_quantiles(scores)
         self._estimator = self._fit_estimator(features, target)
+        self.calibration_source = "held-out origins"
+        if sum(len(part) for part in scores.values()) < MIN_HELD_OUT_SCORES:
+            # Too little history to hold origins out (one short series): the final
+            # estimator's own errors stand in. They understate the error of a forecast,
+            # which is why the pipeline widens every model's intervals by its backtest.
+            predicted = self._predict_estimator(features, self._estimator)
+            horizon = pairs["horizon"].to_numpy()
+            error = np.abs(predicted - target) * horizon
+            scores = {int(h): error[horizon == h] for h in np.unique(horizon)}
+            self.calibration_source = "in-sample errors (too few held-out pairs)"
+        self._quantiles = self._conformal_quantiles(scores)
         self._history, self._exog = history, exog
         self._fitted = True
         return self
@@ -539,7 +554,7 @@ class GlobalForecaster(Forecaster):
             # Too few scores at any single horizon: pool them as errors per year.
             per_year = [s / h for h, s in scores.items()]
             pooled = np.concatenate(per_year) if per_year else np.array([])
-            if len(pooled) < 10:
+            if len(pooled) < MIN_HELD_OUT_SCORES:
                 raise ValueError(
                     f"global: only {len(pooled)} held-out errors to calibrate the intervals "
                     "(at least 10 needed); give more or longer series, or fewer "

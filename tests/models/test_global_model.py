@@ -242,3 +242,39 @@ def test_a_series_just_long_enough_is_forecast_with_missing_lags():
     young_forecast = forecast.filter(pl.col("series_id") == "young")
     assert young_forecast["year"].to_list() == [2021, 2022]
     assert young_forecast["mean"].is_finite().all()
+
+
+def test_one_short_series_falls_back_to_in_sample_errors_and_says_so():
+    # China's inbound students: one series of under twenty years, too short to hold
+    # origins out. The model still forecasts, with intervals from its own errors.
+    years = list(range(2006, 2020))
+    noise = np.random.default_rng(5).lognormal(0, 0.05, len(years))
+    history = pl.DataFrame(
+        {
+            "series_id": ["all"] * len(years),
+            "year": years,
+            "y": [100.0 * 1.08**i * noise[i] for i in range(len(years))],
+        }
+    ).with_columns(pl.col("year").cast(pl.Int32))
+    model = GlobalForecaster().fit(history)
+    assert model.calibration_source.startswith("in-sample")
+    forecast = model.predict(5, levels=(80, 95))
+    assert forecast["year"].to_list() == [2020, 2021, 2022, 2023, 2024]
+    width = (forecast["hi80"] - forecast["lo80"]).to_list()
+    assert all(b >= a for a, b in zip(width, width[1:], strict=False)) and width[0] > 0
+    assert (forecast["lo95"] <= forecast["lo80"]).all() and (
+        forecast["hi80"] <= forecast["hi95"]
+    ).all()
+
+
+def test_many_series_calibrate_on_held_out_origins():
+    rng = np.random.default_rng(3)
+    rows = [
+        (f"s{i}", year, 50.0 * (1.03 + 0.01 * (i % 5)) ** (year - 1996) * rng.lognormal(0, 0.02))
+        for i in range(40)
+        for year in range(1996, 2021)
+    ]
+    history = pl.DataFrame(
+        rows, schema={"series_id": pl.String, "year": pl.Int32, "y": pl.Float64}, orient="row"
+    )
+    assert GlobalForecaster().fit(history).calibration_source == "held-out origins"
