@@ -18,12 +18,12 @@ import time
 
 import polars as pl
 
-from core.settings import get_settings
-from core.storage import published_parquet
-from flows.forecasting import forecast_task_runner, forecasts
-from tasks.features.scenarios import RATE_TARGETS
-from tasks.forecast import (
-    MODEL_NAMES,
+from talentflow.core.facts import MODEL_NAMES
+from talentflow.core.settings import get_settings
+from talentflow.core.storage import published_parquet
+from talentflow.flows.forecasting import forecast_task_runner, forecasts
+from talentflow.tasks.features.scenarios import RATE_TARGETS
+from talentflow.tasks.forecast import (
     backtest_one,
     backtest_origins,
     forecast_job,

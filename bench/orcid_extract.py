@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def extract(path: Path, batch_size: int) -> dict:
     """Run in the child process: stream the file, return the figures."""
-    from tasks.sources.orcid import ExtractionSummary, iter_affiliations_from_tarball
+    from talentflow.tasks.sources.orcid import ExtractionSummary, iter_affiliations_from_tarball
 
     summary = ExtractionSummary(path)
     started = time.perf_counter()
@@ -47,7 +47,7 @@ def extract(path: Path, batch_size: int) -> dict:
 
 def sample_rate(repeats: int = 2000) -> float | None:
     """Records/s for parse + extract of the real record-3.0.xml sample, read in place."""
-    from tasks.sources import orcid
+    from talentflow.tasks.sources import orcid
 
     mirror = Path(os.environ.get("TALENTFLOW_MIRROR", REPO.parent / "shared" / "data"))
     sample = mirror / "orcid" / "samples" / "record-3.0.xml"
@@ -71,7 +71,7 @@ def main() -> None:
         print(json.dumps(extract(arguments.extract, arguments.batch_size)))
         return
 
-    from tasks.sources.orcid_synthetic import write_synthetic_data_file
+    from talentflow.tasks.sources.orcid_synthetic import write_synthetic_data_file
 
     with tempfile.TemporaryDirectory(prefix="orcid_synthetic_bench_") as directory:
         path = Path(directory) / "ORCID_synthetic_summaries.tar.gz"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.settings import Settings
+from talentflow.core.settings import Settings
 
 
 def snapshots_dir(settings: Settings, dataset_id: str) -> Path:

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(REPO))  # runnable from a checkout, installed or not
-    from flows.serve import prefect_yaml
+    from talentflow.flows.serve import prefect_yaml
 
     wanted = prefect_yaml()
     if args.check:

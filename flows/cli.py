@@ -58,10 +58,11 @@ def run(
     ] = None,
 ) -> None:
     """Run the whole pipeline once and show where its tables are."""
-    from core.settings import get_settings
-    from flows.pipeline import PIPELINE_DATASETS, pipeline
-    from flows.progress import add_listener, remove_listener
-    from tasks.report import headline_forecasts
+    from talentflow.core.facts import compact_number
+    from talentflow.core.settings import get_settings
+    from talentflow.flows.pipeline import PIPELINE_DATASETS, pipeline
+    from talentflow.flows.progress import add_listener, remove_listener
+    from talentflow.tasks.report import headline_forecasts
 
     settings = get_settings()
     source = f"mirror {settings.mirror}" if settings.mirror else "live publisher downloads"
@@ -99,9 +100,9 @@ def run(
             row["origin_group"] or row["country_iso3"],
             row["scenario"],
             str(row["year"]),
-            _compact(row["yhat"]),
-            _compact(row["lo80"]),
-            _compact(row["hi80"]),
+            compact_number(row["yhat"]),
+            compact_number(row["lo80"]),
+            compact_number(row["hi80"]),
         )
     console.print(view)
 
@@ -114,9 +115,9 @@ def pull(
     ] = None,
 ) -> None:
     """Pull datasets into snapshots, validate and tidy them, and summarise what landed."""
-    from flows.ingest import IngestFailed, ingest
-    from flows.progress import add_listener, remove_listener
-    from tasks.sources.catalog import CATALOG
+    from talentflow.flows.ingest import IngestFailed, ingest
+    from talentflow.flows.progress import add_listener, remove_listener
+    from talentflow.tasks.sources.catalog import CATALOG
 
     selected = list(sources or CATALOG)
     with _progress_bar(len(selected), "pulling") as advance:
@@ -147,7 +148,7 @@ def sources(
     markdown: Annotated[bool, typer.Option(help="Print the Markdown table of the README.")] = False,
 ) -> None:
     """List the catalog: every dataset, its publisher, licence and refresh cadence."""
-    from tasks.sources.catalog import CATALOG, sources_markdown
+    from talentflow.tasks.sources.catalog import CATALOG, sources_markdown
 
     if markdown:
         print(sources_markdown(), end="")
@@ -206,8 +207,8 @@ def forecasts(
     limit: Annotated[int, typer.Option(help="Rows shown by --format table.")] = 40,
 ) -> None:
     """Show the published forecasts, filtered; as a table, or CSV/JSON for other tools."""
-    from core.settings import get_settings
-    from flows import consume
+    from talentflow.core.settings import get_settings
+    from talentflow.flows import consume
 
     errors = Console(stderr=True)
     try:
@@ -256,7 +257,7 @@ def serve(
 ) -> None:
     """Serve every schedule (a pull per scheduled source, the monthly pipeline) from this
     process, the same ones deploy/prefect.yaml deploys; needs a Prefect server."""
-    from flows.serve import NoPrefectServer, require_prefect_server, serve_schedules
+    from talentflow.flows.serve import NoPrefectServer, require_prefect_server, serve_schedules
 
     try:
         api_url = require_prefect_server()
@@ -265,15 +266,6 @@ def serve(
         raise typer.Exit(1) from None
     console.print(f"talentflow: serving schedules on {api_url}; Ctrl-C stops (and pauses them)")
     serve_schedules(limit=limit)
-
-
-def _compact(value: float) -> str:
-    """A head count short enough for an 80-column terminal: 96.81M, 11.2K, 294."""
-    if abs(value) >= 1e6:
-        return f"{value / 1e6:,.2f}M"
-    if abs(value) >= 1e4:
-        return f"{value / 1e3:,.1f}K"
-    return f"{value:,.0f}"
 
 
 @contextmanager

@@ -3,8 +3,8 @@
 Plain functions behind ``talentflow forecasts`` (the command itself is in ``flows/cli.py``),
 testable without the CLI. This module only reads published tables; it never writes one.
 It deliberately does not import Prefect or the models (seconds of import time for a
-command that reads one Parquet file): the columns it relies on are listed in
-``REQUIRED_COLUMNS``, and a test checks them against ``tasks.forecast.FORECASTS_SCHEMA``.
+command that reads one Parquet file): the columns it relies on are those of
+``talentflow.core.tables.FORECASTS_SCHEMA``, which imports Polars only.
 """
 
 from __future__ import annotations
@@ -23,29 +23,15 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from core.countries import classify, country_iso3_codes
-from core.settings import Settings
-from core.storage import atomic_write_bytes, duckdb_path, published_parquet
+from talentflow.core.countries import classify, country_iso3_codes
+from talentflow.core.facts import compact_number
+from talentflow.core.settings import Settings
+from talentflow.core.storage import atomic_write_bytes, duckdb_path, published_parquet
+from talentflow.core.tables import FORECASTS_SCHEMA
 
 FORECASTS_TABLE = "forecasts"
 #: The columns of the published ``forecasts`` table this module reads.
-REQUIRED_COLUMNS = (
-    "run_id",
-    "vintage",
-    "target",
-    "country_iso3",
-    "origin_group",
-    "year",
-    "scenario",
-    "model",
-    "is_selected",
-    "yhat",
-    "lo80",
-    "hi80",
-    "lo95",
-    "hi95",
-    "created_at",
-)
+REQUIRED_COLUMNS = tuple(FORECASTS_SCHEMA)
 SORT_COLUMNS = ("target", "country_iso3", "origin_group", "scenario", "model", "year")
 #: A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV
 #: Injection"): =, +, -, @, and tab and carriage return, which some programs strip first.
@@ -273,26 +259,12 @@ def forecasts_table(frame: pl.DataFrame, *, limit: int = DEFAULT_TABLE_ROWS) -> 
         cells = [row[column] or "" for _, column in varying]
         cells += [
             str(row["year"]),
-            _number(row["yhat"]),
-            f"{_number(row['lo80'])} – {_number(row['hi80'])}",
-            f"{_number(row['lo95'])} – {_number(row['hi95'])}",
+            compact_number(row["yhat"]),
+            f"{compact_number(row['lo80'])} – {compact_number(row['hi80'])}",
+            f"{compact_number(row['lo95'])} – {compact_number(row['hi95'])}",
         ]
         table.add_row(*(Text(str(cell)) for cell in cells))
     return table
-
-
-def _number(value: float | None) -> str:
-    """Three significant digits, with k/M/B above ten thousand, so that a row fits a
-    terminal; CSV and JSON carry the full values."""
-    if value is None or math.isnan(value):
-        return "–"
-    size = abs(value)
-    for threshold, scale, suffix in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if size >= threshold:
-            return f"{value / scale:.3g}{suffix}"
-    if size >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
 
 
 def write_output(text: str, path: Path) -> None:

@@ -17,13 +17,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from core.settings import Settings
-from flows.progress import FlowProgress
-from tasks.features.scenarios import RATE_TARGETS
-from tasks.forecast import (
-    BACKTEST_METRICS_SCHEMA,
-    MODEL_NAMES,
-    MODEL_SELECTION_SCHEMA,
+from talentflow.core.facts import MODEL_NAMES
+from talentflow.core.settings import Settings
+from talentflow.core.tables import BACKTEST_METRICS_SCHEMA, MODEL_SELECTION_SCHEMA
+from talentflow.flows.progress import FlowProgress
+from talentflow.tasks.features.scenarios import RATE_TARGETS
+from talentflow.tasks.forecast import (
     N_ORIGINS,
     ForecastJob,
     backtest_model,

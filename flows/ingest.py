@@ -14,11 +14,11 @@ from prefect import flow, get_client
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
-from flows.progress import FlowProgress
-from tasks.report import publish_data_docs, publish_validation_summary
-from tasks.snapshots import pull_snapshot
-from tasks.sources.catalog import CATALOG, RATE_LIMITS, dataset
-from tasks.tidy import accept_snapshot
+from talentflow.flows.progress import FlowProgress
+from talentflow.tasks.report import publish_data_docs, publish_validation_summary
+from talentflow.tasks.snapshots import pull_snapshot
+from talentflow.tasks.sources.catalog import CATALOG, RATE_LIMITS, dataset
+from talentflow.tasks.tidy import accept_snapshot
 
 
 class IngestFailed(RuntimeError):

@@ -14,26 +14,35 @@ import polars as pl
 from prefect import flow, runtime, task
 from prefect.cache_policies import NO_CACHE
 
-from core.settings import get_settings
-from flows.forecasting import forecast_task_runner
-from flows.forecasting import forecasts as forecast_flow
-from flows.ingest import ingest
-from tasks.as_of import cut_inputs_at
-from tasks.features.panel import country_year_panel
-from tasks.forecast import forecast_checks
-from tasks.intake_tables import COUNTRY_LIST, INTAKE_DATASETS, INTAKE_SUITES, build_intake_tables
-from tasks.outlook import publish_outlook
-from tasks.publish import PublishedTable, publish
-from tasks.report import (
+from talentflow.core.settings import get_settings
+from talentflow.flows.forecasting import forecast_task_runner
+from talentflow.flows.forecasting import forecasts as forecast_flow
+from talentflow.flows.ingest import ingest
+from talentflow.tasks.as_of import cut_inputs_at
+from talentflow.tasks.features.panel import country_year_panel
+from talentflow.tasks.forecast import forecast_checks
+from talentflow.tasks.intake_tables import (
+    COUNTRY_LIST,
+    INTAKE_DATASETS,
+    INTAKE_SUITES,
+    build_intake_tables,
+)
+from talentflow.tasks.outlook import publish_outlook
+from talentflow.tasks.publish import PublishedTable, publish
+from talentflow.tasks.report import (
     publish_backtest_report,
     publish_data_docs,
     publish_findings_report,
     publish_headline_table,
     publish_run_report,
 )
-from tasks.sources.catalog import POPULATION_TOTAL, RESEARCHERS_PER_MILLION, WPP_POPULATION_BY_AGE
-from tasks.talent_tables import TALENT_DATASETS, TALENT_SUITES, build_talent_tables
-from tasks.validate import validate_table
+from talentflow.tasks.sources.catalog import (
+    POPULATION_TOTAL,
+    RESEARCHERS_PER_MILLION,
+    WPP_POPULATION_BY_AGE,
+)
+from talentflow.tasks.talent_tables import TALENT_DATASETS, TALENT_SUITES, build_talent_tables
+from talentflow.tasks.validate import validate_table
 
 PIPELINE_DATASETS = list(
     dict.fromkeys(

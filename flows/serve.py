@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.sources.catalog import CATALOG, MONTHLY
+from talentflow.tasks.sources.catalog import CATALOG, MONTHLY
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -166,8 +166,8 @@ def runner_deployments(specs: list[DeploymentSpec] | None = None) -> list[Runner
     ``RunnerDeployment`` objects, built with ``flow.to_deployment``, for ``prefect.serve``."""
     from prefect.schedules import Cron
 
-    from flows.ingest import ingest
-    from flows.pipeline import pipeline
+    from talentflow.flows.ingest import ingest
+    from talentflow.flows.pipeline import pipeline
 
     flows = {"ingest": ingest, "pipeline": pipeline}
     return [

@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from models.base import HISTORY_SCHEMA, Forecaster, check_history
+from talentflow.core.facts import COVERAGE_GOAL, MASE_GOAL, MODEL_NAMES
+from talentflow.models.base import HISTORY_SCHEMA, Forecaster, check_history
 
 DEFAULT_HORIZONS = range(1, 6)
 
-#: Simplest first: on a near-tie the backtest prefers the model earlier in this list.
-#: Models not listed rank after every listed one.
-SIMPLICITY_ORDER = ("naive", "drift", "ets", "theta", "ensemble", "prophet", "global")
+#: Simplest first: on a near-tie the backtest prefers the model earlier in this list
+#: (the zoo's own order). Models not listed rank after every listed one.
+SIMPLICITY_ORDER = MODEL_NAMES
 
 FAILURES_SCHEMA = {
     "model": pl.String,
@@ -427,8 +428,8 @@ def summary_by_model(
 def select_model(
     metrics: pl.DataFrame,
     naive: str = "naive",
-    coverage_goal: tuple[float, float] = (0.75, 0.85),
-    mase_goal: float = 0.20,
+    coverage_goal: tuple[float, float] = COVERAGE_GOAL,
+    mase_goal: float = MASE_GOAL,
     near_tie: float = 0.02,
     simplicity: Sequence[str] = SIMPLICITY_ORDER,
     horizons: Iterable[int] = DEFAULT_HORIZONS,
@@ -442,9 +443,9 @@ def select_model(
         of the family pooled: one decision per family, not per series).
     naive : str, default "naive"
         The baseline's model name; it must be in ``metrics``.
-    coverage_goal : tuple[float, float], default (0.75, 0.85)
+    coverage_goal : tuple[float, float], default COVERAGE_GOAL
         The range the 80 % interval's coverage should fall in.
-    mase_goal : float, default 0.20
+    mase_goal : float, default MASE_GOAL
         The improvement over the baseline's MASE (``1 - mase / naive_mase``) to reach.
     near_tie : float, default 0.02
         Models whose MASE is within this share of the lowest count as tied with it.

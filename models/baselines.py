@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from models.base import Forecaster, normal_quantile
+from talentflow.models.base import Forecaster, normal_quantile
 
 
 def _steps(years: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ from typing import Self
 
 import polars as pl
 
-from models.base import Forecaster, check_history, tidy_prediction
+from talentflow.models.base import Forecaster, check_history, tidy_prediction
 
 
 class Ensemble(Forecaster):

@@ -83,7 +83,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import polars as pl
 
-from models.base import Forecaster, check_history, tidy_prediction
+from talentflow.models.base import Forecaster, check_history, tidy_prediction
 
 ESTIMATOR_FILE = "global.skops"
 MANIFEST = "global.json"

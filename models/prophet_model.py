@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from models.base import Forecaster
+from talentflow.models.base import Forecaster
 
 if TYPE_CHECKING:
     from prophet import Prophet

@@ -45,7 +45,7 @@ from typing import Any, Self
 
 import polars as pl
 
-from models.base import Forecaster, check_history, tidy_prediction
+from talentflow.models.base import Forecaster, check_history, tidy_prediction
 
 THETA_VARIANTS = ("STM", "OTM", "DSTM", "DOTM")
 

@@ -34,7 +34,7 @@ from typing import Self
 import numpy as np
 import polars as pl
 
-from models.base import Forecaster, check_history
+from talentflow.models.base import Forecaster, check_history
 
 SPACES = ("log", "log1p", "logit")
 

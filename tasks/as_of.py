@@ -14,8 +14,8 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from core.settings import get_settings
-from core.storage import as_of_dir, atomic_path
+from talentflow.core.settings import get_settings
+from talentflow.core.storage import as_of_dir, atomic_path
 
 # The year a row refers to, per column name, in the order tried.
 YEAR_COLUMNS = ("year", "edition_year", "start_year")

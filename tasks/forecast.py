@@ -21,10 +21,11 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from core.settings import get_settings
-from core.storage import atomic_write_bytes, model_artefacts_dir
-from models.backtest import (
-    SIMPLICITY_ORDER,
+from talentflow.core.facts import COVERAGE_GOAL, MASE_GOAL, MODEL_NAMES
+from talentflow.core.settings import get_settings
+from talentflow.core.storage import atomic_write_bytes, model_artefacts_dir
+from talentflow.core.tables import FORECASTS_SCHEMA
+from talentflow.models.backtest import (
     Backtest,
     backtest_metrics,
     interval_calibration,
@@ -33,15 +34,15 @@ from models.backtest import (
     select_model,
     summary_by_model,
 )
-from models.base import Forecaster
-from models.baselines import Drift, Naive
-from models.ensemble import Ensemble
-from models.global_model import GlobalForecaster
-from models.prophet_model import ProphetForecaster
-from models.statsforecast_models import ETS, Theta
-from models.transforms import Transformed
-from tasks.features.demography import ESTIMATES_VARIANT, VARIANTS
-from tasks.features.scenarios import (
+from talentflow.models.base import Forecaster
+from talentflow.models.baselines import Drift, Naive
+from talentflow.models.ensemble import Ensemble
+from talentflow.models.global_model import GlobalForecaster
+from talentflow.models.prophet_model import ProphetForecaster
+from talentflow.models.statsforecast_models import ETS, Theta
+from talentflow.models.transforms import Transformed
+from talentflow.tasks.features.demography import ESTIMATES_VARIANT, VARIANTS
+from talentflow.tasks.features.scenarios import (
     CHINA_INBOUND_STUDENTS,
     CHINA_INTAKE_FAMILY,
     CHINA_RESEARCHER_INFLOWS,
@@ -60,64 +61,9 @@ from tasks.features.scenarios import (
     world_excluding_china_members,
 )
 
-# The published tables of issue 6. Every reader (PostgreSQL, DuckDB views, the
-# `talentflow forecasts` command, the outlook report) relies on these names and types.
-FORECASTS_SCHEMA = {
-    "run_id": pl.String,  # the Prefect flow run that made the row
-    "vintage": pl.Int32,  # the last data year the run used (its --as-of year, if given)
-    "target": pl.String,  # e.g. researchers, tertiary_students, china_researcher_inflows
-    "country_iso3": pl.String,  # the country; CHN (the host) for China's intake targets
-    "origin_group": pl.String,  # intake targets: the origin group; else null
-    "year": pl.Int32,
-    "scenario": pl.String,  # WPP variant, with a policy lever's name where one applies
-    "model": pl.String,  # naive, drift, ets, theta, prophet, global, ensemble
-    "is_selected": pl.Boolean,  # the model chosen for the target family by the backtest
-    "yhat": pl.Float64,
-    "lo80": pl.Float64,
-    "hi80": pl.Float64,
-    "lo95": pl.Float64,
-    "hi95": pl.Float64,
-    "created_at": pl.Datetime("us", "UTC"),
-}
-BACKTEST_METRICS_SCHEMA = {
-    "run_id": pl.String,
-    "vintage": pl.Int32,
-    "family": pl.String,
-    "target": pl.String,
-    "model": pl.String,
-    "horizon": pl.Int32,  # years after the origin, 1-5
-    "origins": pl.Int32,  # rolling origins scored
-    "forecasts": pl.Int32,  # (series, origin) pairs scored at this horizon
-    "mase": pl.Float64,
-    "smape": pl.Float64,  # percent, 0-200
-    "coverage80": pl.Float64,  # share of actuals inside the 80 % interval
-    "coverage95": pl.Float64,
-}
-MODEL_SELECTION_SCHEMA = {
-    "run_id": pl.String,
-    "vintage": pl.Int32,
-    "family": pl.String,
-    "target": pl.String,
-    "selected_model": pl.String,
-    "mase": pl.Float64,  # mean over horizons 1-5
-    "naive_mase": pl.Float64,
-    "mase_improvement": pl.Float64,  # 1 - mase / naive_mase; goal >= 0.20
-    "coverage80": pl.Float64,  # the model's own intervals in the backtest
-    "coverage95": pl.Float64,
-    # the published intervals: calibrated on the earlier half of the origins, coverage
-    # counted on the later half; the coverage goal is judged on these
-    "calibrated_coverage80": pl.Float64,
-    "calibrated_coverage95": pl.Float64,
-    "meets_mase_goal": pl.Boolean,
-    "meets_coverage_goal": pl.Boolean,
-    "reason": pl.String,  # why this model, and why a goal is missed where one is
-}
-
-
 LEVELS = (80, 95)
 HORIZONS = range(1, 6)
 N_ORIGINS = 5
-MODEL_NAMES = ("naive", "drift", "ets", "theta", "ensemble", "prophet", "global")
 #: The known driver every exog-reading model gets: the yearly growth of the target's own
 #: cohort (e.g. the 20-24 population for enrolment), from WPP, per variant.
 DRIVER = "cohort_growth"
@@ -244,7 +190,7 @@ def min_train_observations(job: ForecastJob, names: Sequence[str]) -> int:
 
 
 def backtest_origins(job: ForecastJob, names: Sequence[str]) -> list[int]:
-    from models.backtest import default_origins
+    from talentflow.models.backtest import default_origins
 
     return default_origins(
         job.history, n_origins=N_ORIGINS, min_train_observations=min_train_observations(job, names)
@@ -405,6 +351,12 @@ def held_out_coverage(forecasts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def in_goal(coverage80: float) -> bool:
+    """Whether an 80 % interval's coverage is inside :data:`COVERAGE_GOAL`."""
+    low, high = COVERAGE_GOAL
+    return low <= coverage80 <= high
+
+
 @dataclass(frozen=True)
 class FamilyScores:
     metrics: pl.DataFrame  # backtest_metrics columns per target, model and horizon
@@ -424,7 +376,7 @@ def score_family(family: str, backtests: dict[str, pl.DataFrame]) -> FamilyScore
         ]
     )
     pooled = backtest_metrics(pl.concat(list(backtests.values())))
-    choice = select_model(pooled, simplicity=SIMPLICITY_ORDER)
+    choice = select_model(pooled)
     chosen = choice["selected_model"].item()
     rows, factors = [], {}
     for target, forecasts in backtests.items():
@@ -435,8 +387,8 @@ def score_family(family: str, backtests: dict[str, pl.DataFrame]) -> FamilyScore
         improvement = 1 - model["mase"] / naive["mase"] if naive["mase"] else None
         held_out = held_out_coverage(forecasts.filter(pl.col("model") == chosen)).row(0, named=True)
         coverage80 = held_out["calibrated_coverage80"]
-        meets_mase = improvement is not None and improvement >= 0.20
-        meets_coverage = coverage80 is not None and 0.75 <= coverage80 <= 0.85
+        meets_mase = improvement is not None and improvement >= MASE_GOAL
+        meets_coverage = coverage80 is not None and in_goal(coverage80)
         rows.append(
             {
                 "family": family,
@@ -481,11 +433,12 @@ def target_reason(
     parts = []
     if improvement is None:
         parts.append("naive's MASE is 0 here: no improvement measurable, MASE goal missed")
-    elif improvement >= 0.20:
+    elif improvement >= MASE_GOAL:
         parts.append(f"MASE goal met: {improvement:.0%} better than naive")
     elif improvement >= 0:
         parts.append(
-            f"MASE goal missed: only {improvement:.0%} better than naive (goal 20 %): over "
+            f"MASE goal missed: only {improvement:.0%} better than naive (goal "
+            f"{MASE_GOAL:.0%}): over "
             "1-5 years these series move much like random walks, so little beats the last value"
         )
     else:
@@ -497,13 +450,13 @@ def target_reason(
     own = f"the model's own 80 % interval covered {raw80:.0%} (95 %: {raw95:.0%})"
     if cal80 is None:
         parts.append(f"{own}; calibrated coverage not measurable (too few origins)")
-    elif cal80 < 0.75:
+    elif cal80 < COVERAGE_GOAL[0]:
         parts.append(
             f"coverage goal missed: {own}; calibrated on earlier origins, it covered "
             f"{cal80:.0%} of later ones (95 %: {cal95:.0%}): errors grew faster than in "
             "the origins the factors were estimated on (breaks, revisions, few origins)"
         )
-    elif cal80 > 0.85:
+    elif cal80 > COVERAGE_GOAL[1]:
         parts.append(
             f"coverage goal missed, intervals too wide: {own}; calibrated, {cal80:.0%} of "
             f"later origins (95 %: {cal95:.0%})"

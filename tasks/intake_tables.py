@@ -7,7 +7,7 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.features.intake import (
+from talentflow.tasks.features.intake import (
     chinese_us_doctorates,
     inbound_students_china,
     inflow_shares_by_income_group,
@@ -16,7 +16,7 @@ from tasks.features.intake import (
     researcher_inflows_china,
     talent_ladder_china,
 )
-from tasks.sources.catalog import CATALOG
+from talentflow.tasks.sources.catalog import CATALOG
 
 UIS_INBOUND = "uis_inbound_and_net_flow"
 MOE_STUDENTS = "china_moe_international_students"

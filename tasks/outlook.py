@@ -33,9 +33,10 @@ from prefect import task
 from prefect.artifacts import create_link_artifact
 from prefect.cache_policies import NO_CACHE
 
-from core.settings import get_settings
-from core.storage import atomic_write_bytes, reports_dir
-from tasks.features.scenarios import INTAKE_SERIES, RATE_TARGETS
+from talentflow.core.facts import HEADLINE_TARGETS, compact_number
+from talentflow.core.settings import get_settings
+from talentflow.core.storage import atomic_write_bytes, reports_dir
+from talentflow.tasks.features.scenarios import INTAKE_SERIES, RATE_TARGETS
 
 OUTLOOK_KEY = "outlook-report"
 BASE_SCENARIO = "Medium"
@@ -44,14 +45,10 @@ VARIANTS = ("Medium", "Low", "High")
 FAN_UNTIL = 2050
 #: Observed years drawn before a fan, for context.
 FAN_HISTORY_YEARS = 15
-#: ``(target, country_iso3)`` of the headline charts, in page order; a target with origin
-#: groups gets one chart per group.
-HEADLINE_SERIES: tuple[tuple[str, str], ...] = (
-    ("researchers", "CHN"),
-    ("researchers", "USA"),
-    ("tertiary_students", "CHN"),
-    ("china_researcher_inflows", "CHN"),
-    ("china_inbound_students", "CHN"),
+#: ``(target, country_iso3)`` of the headline charts, in page order (core.facts'
+#: headline targets); a target with origin groups gets one chart per group.
+HEADLINE_SERIES: tuple[tuple[str, str], ...] = tuple(
+    (target, place) for target, places in HEADLINE_TARGETS.items() for place in places
 )
 #: Readers' names of the targets; units and sources come from the rate targets.
 TARGET_TITLES = {
@@ -364,7 +361,7 @@ def _fan_chart(
     for s in scenarios:
         end = next((p for p in s["points"] if p["year"] == last_year), None)
         if end is not None:
-            ends.append(f"{s['name']} {_compact(end['yhat'])}")
+            ends.append(f"{s['name']} {_in_words(end['yhat'])}")
     summary = f"In {last_year}: " + "; ".join(ends) + f" ({key.unit()})."
     caption = (
         f"Each line is one scenario's forecast by the selected model; the band is the "
@@ -463,31 +460,19 @@ def _summary(
     parts = []
     if history:
         last = history[-1]
-        parts.append(f"Last observed: {_compact(last['value'])} in {last['year']}.")
+        parts.append(f"Last observed: {_in_words(last['value'])} in {last['year']}.")
     if forecast:
         end = forecast[-1]
         parts.append(
-            f"Forecast for {end['year']} ({scenario}): {_compact(end['yhat'])} "
-            f"(80 %: {_compact(end['lo80'])}–{_compact(end['hi80'])}; "
-            f"95 %: {_compact(end['lo95'])}–{_compact(end['hi95'])})."
+            f"Forecast for {end['year']} ({scenario}): {_in_words(end['yhat'])} "
+            f"(80 %: {_in_words(end['lo80'])}–{_in_words(end['hi80'])}; "
+            f"95 %: {_in_words(end['lo95'])}–{_in_words(end['hi95'])})."
         )
     return " ".join(parts) + f" Unit: {unit}."
 
 
-def _compact(value: float | None) -> str:
-    """1,234 / 12.3 thousand / 2.35 million; small values with 3 significant digits."""
-    if value is None:
-        return "–"
-    size = abs(value)
-    if size >= 1e9:
-        return f"{value / 1e9:.3g} billion"
-    if size >= 1e6:
-        return f"{value / 1e6:.3g} million"
-    if size >= 1e4:
-        return f"{value / 1e3:.3g} thousand"
-    if size >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
+def _in_words(value: float | None) -> str:
+    return compact_number(value, style="words")
 
 
 def _country_name(iso3: str) -> str:

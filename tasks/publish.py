@@ -62,8 +62,8 @@ from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from core.settings import Settings, get_settings
-from core.storage import atomic_path, duckdb_path, published_parquet
+from talentflow.core.settings import Settings, get_settings
+from talentflow.core.storage import atomic_path, duckdb_path, published_parquet
 
 logger = logging.getLogger(__name__)
 

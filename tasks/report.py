@@ -15,15 +15,18 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from core.settings import get_settings
-from core.storage import atomic_write_bytes
-from tasks.validate import build_data_docs
+from talentflow.core.facts import (
+    HEADLINE_TARGETS,
+    HEADLINE_YEARS,
+    MPIDR_RELIABLE_YEARS,
+)
+from talentflow.core.settings import get_settings
+from talentflow.core.storage import atomic_write_bytes
+from talentflow.tasks.validate import build_data_docs
 
 VALIDATION_SUMMARY_KEY = "validation-summary"
 DATA_DOCS_KEY = "data-docs"
 FINDINGS_KEY = "findings"
-#: MPIDR's own advice: recent years are right-censored; use 1998-2020.
-MPIDR_RELIABLE_YEARS = (1998, 2020)
 
 
 @task(name="validation-summary", cache_policy=NO_CACHE)
@@ -215,8 +218,6 @@ def publish_findings_report(tables: dict[str, pl.DataFrame]) -> Path:
 
 
 BACKTEST_KEY = "backtest-report"
-MASE_GOAL = 0.20
-COVERAGE_GOAL = (0.75, 0.85)
 
 
 def backtest_markdown(
@@ -335,15 +336,6 @@ def publish_backtest_report(
 
 
 HEADLINE_KEY = "headline-forecasts"
-#: The numbers a reader asks first: China's and the US's researchers and students, and
-#: China's intake by origin group, in the selected forecast.
-HEADLINE_TARGETS = {
-    "researchers": ("CHN", "USA"),
-    "tertiary_students": ("CHN", "USA"),
-    "china_researcher_inflows": ("CHN",),
-    "china_inbound_students": ("CHN",),
-}
-HEADLINE_YEARS = (2030, 2040, 2050)
 
 
 def headline_forecasts(forecasts: pl.DataFrame) -> pl.DataFrame:

@@ -23,11 +23,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import rate_limit
 
-from core.settings import Settings, get_settings
-from core.storage import atomic_path, atomic_write_bytes, quarantine_dir, snapshots_dir
-from tasks.sources.catalog import RATE_LIMITS, Dataset, dataset
-from tasks.sources.fetch import Download, fetch
-from tasks.sources.formats import ReaderError, resolve_format
+from talentflow.core.settings import Settings, get_settings
+from talentflow.core.storage import atomic_path, atomic_write_bytes, quarantine_dir, snapshots_dir
+from talentflow.tasks.sources.catalog import RATE_LIMITS, Dataset, dataset
+from talentflow.tasks.sources.fetch import Download, fetch
+from talentflow.tasks.sources.formats import ReaderError, resolve_format
 
 # Never plain ".json": a JSON snapshot (an ORCID record) is itself "<sha256>.json".
 SIDECAR_SUFFIX = ".meta.json"

@@ -7,8 +7,8 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.features.demography import demographic_drivers
-from tasks.features.talent import rankings, talent_findings, talent_pool_metrics
+from talentflow.tasks.features.demography import demographic_drivers
+from talentflow.tasks.features.talent import rankings, talent_findings, talent_pool_metrics
 
 RESEARCHERS_PER_MILLION = "wdi_sp_pop_scie_rd_p6"
 POPULATION_TOTAL = "wdi_sp_pop_totl"

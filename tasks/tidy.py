@@ -23,17 +23,22 @@ from prefect import task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.logging import get_run_logger
 
-from core import countries
-from core.settings import Settings, get_settings
-from core.storage import atomic_path, snapshots_dir, tidy_parquet
-from expectations import suite_definition
-from tasks import drift
-from tasks.drift import DriftReport, snapshot_drift, year_on_year_jumps
-from tasks.snapshots import Snapshot, accepted_history, quarantine_snapshot, record_accepted
-from tasks.sources import formats
-from tasks.sources.catalog import dataset
-from tasks.sources.formats import resolve_format
-from tasks.validate import (
+from talentflow.core import countries
+from talentflow.core.settings import Settings, get_settings
+from talentflow.core.storage import atomic_path, snapshots_dir, tidy_parquet
+from talentflow.expectations import suite_definition
+from talentflow.tasks import drift
+from talentflow.tasks.drift import DriftReport, snapshot_drift, year_on_year_jumps
+from talentflow.tasks.snapshots import (
+    Snapshot,
+    accepted_history,
+    quarantine_snapshot,
+    record_accepted,
+)
+from talentflow.tasks.sources import formats
+from talentflow.tasks.sources.catalog import dataset
+from talentflow.tasks.sources.formats import resolve_format
+from talentflow.tasks.validate import (
     ValidationFailed,
     critical_findings,
     current_run_name,
@@ -159,7 +164,7 @@ def _code_fingerprint(reader: str) -> str:
     format helpers, the drift rules and the country rules (code and alias table). Prefect's
     TASK_SOURCE policy only sees the task function, and combining it with this key would
     drop this key whenever it is None, sharing one cache entry across datasets."""
-    module = importlib.import_module(f"tasks.sources.{reader.partition('.')[0]}")
+    module = importlib.import_module(f"talentflow.tasks.sources.{reader.partition('.')[0]}")
     files = [
         Path(__file__),
         Path(module.__file__),

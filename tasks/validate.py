@@ -26,8 +26,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import Event, emit_event
 from prefect.logging import get_run_logger
 
-from core.settings import get_settings
-from expectations import suite_definition
+from talentflow.core.settings import get_settings
+from talentflow.expectations import suite_definition
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 _GX_LOCK = threading.Lock()

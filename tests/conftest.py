@@ -30,7 +30,7 @@ def mirror() -> Path:
 def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mirror: Path):
     """Point talentflow at the real mirror and a fresh data directory; return the
     settings a run will see."""
-    from core.settings import get_settings
+    from talentflow.core.settings import get_settings
 
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))

@@ -12,7 +12,7 @@ from itertools import product
 
 import polars as pl
 
-from tasks.forecast import BACKTEST_METRICS_SCHEMA, FORECASTS_SCHEMA, MODEL_SELECTION_SCHEMA
+from talentflow.core.tables import BACKTEST_METRICS_SCHEMA, FORECASTS_SCHEMA, MODEL_SELECTION_SCHEMA
 
 SYNTHETIC_COUNTRIES = ("CHN", "USA", "DEU", "IND")
 SYNTHETIC_SCENARIOS = ("Medium", "Low", "High")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tasks.features.panel import (
+from talentflow.tasks.features.panel import (
     LAST_AGE,
     OPEN_AGE_GROUP_START,
     annual_by_linear_interpolation,

@@ -24,8 +24,7 @@ import re
 
 import polars as pl
 
-from tasks.sources.mpidr import RECOMMENDED_YEARS
-from tasks.sources.orcid import tidy_records
+from talentflow.core.facts import MPIDR_RELIABLE_YEARS
 
 CHINA = "CHN"
 #: UIS indicator: total inbound internationally mobile tertiary students, both sexes.
@@ -352,7 +351,7 @@ def china_share_of_international_doctoral_students(moe_students: pl.DataFrame) -
 def china_share_of_researcher_destinations(mpidr_flows: pl.DataFrame) -> pl.DataFrame:
     """Ladder rung 3: per database and year (1998-2020 only), moves into China over all
     moves between two places (``flow_kind == "migration"``) in the database."""
-    first, last = RECOMMENDED_YEARS
+    first, last = MPIDR_RELIABLE_YEARS
     moves = mpidr_flows.filter(
         (pl.col("flow_kind") == "migration") & pl.col("year").is_between(first, last)
     )
@@ -450,7 +449,10 @@ def _dated_career(affiliations: pl.DataFrame, kinds: tuple[str, ...]) -> pl.Data
     dated_year, end_year, country_iso3, in_china``. An affiliation's year is its start year,
     or its end year when ORCID holds no start (graduations often have only an end)."""
     if "country_iso3" not in affiliations.columns:  # the raw extractor's output
-        affiliations = tidy_records(affiliations)
+        raise ValueError(
+            "ORCID affiliations without country_iso3: tidy the extractor's rows first "
+            "(talentflow.tasks.sources.orcid.tidy_records); features never read sources"
+        )
     return affiliations.filter(
         pl.col("affiliation_type").is_in(kinds)
         & pl.col("country_iso3").is_not_null()

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tasks.features.demography import ESTIMATES_VARIANT, VARIANTS
-from tasks.features.intake import CHINA, HIGH_INCOME, UIS_SERIES
-from tasks.sources.mpidr import RECOMMENDED_YEARS
+from talentflow.core.facts import MPIDR_RELIABLE_YEARS
+from talentflow.tasks.features.demography import ESTIMATES_VARIANT, VARIANTS
+from talentflow.tasks.features.intake import CHINA, HIGH_INCOME, UIS_SERIES
 
 #: Target families: the model selection picks one model per family.
 TALENT_POOL_FAMILY = "talent_pool"
@@ -232,7 +232,7 @@ def country_pools(talent_pool_metrics: pl.DataFrame, target: RateTarget) -> pl.D
 def researcher_inflow_pools(
     inflow_shares: pl.DataFrame,
     database: str = INFLOW_DATABASE,
-    years: tuple[int, int] = RECOMMENDED_YEARS,
+    years: tuple[int, int] = MPIDR_RELIABLE_YEARS,
 ) -> pl.DataFrame:
     """``series_id`` (income group), ``year``, ``pool``: researcher moves into China from
     each of :data:`INCOME_GROUPS`, from ``inflow_shares_by_income_group``'s table (zeros

@@ -26,13 +26,13 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from tasks.features.panel import (
+from talentflow.core.facts import MPIDR_RELIABLE_YEARS
+from talentflow.tasks.features.panel import (
     LAST_AGE,
     annual_by_linear_interpolation,
     country_year_panel,
     population_by_age_band,
 )
-from tasks.sources.mpidr import RECOMMENDED_YEARS
 
 METRIC_COLUMNS = [
     "country_iso3",
@@ -271,7 +271,7 @@ def scholarly_researchers_and_migrations(mpidr: pl.DataFrame) -> pl.DataFrame:
     counts (tidy country tables, either database or both concatenated), kept separate by
     database. Years outside MPIDR's recommended 1998-2020 are dropped: 2022 on is censored
     (population 0) and 2021 already incomplete; 1996-97 are the database's start-up."""
-    first, last = RECOMMENDED_YEARS
+    first, last = MPIDR_RELIABLE_YEARS
     kept = mpidr.filter(
         (pl.col("geo_kind") == "country")
         & pl.col("year").is_between(first, last)

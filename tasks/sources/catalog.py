@@ -44,7 +44,7 @@ class Dataset:
     def expected_columns(self) -> list[str] | None:
         """The publisher's columns, exactly, as the dataset's suite requires them (the suite
         is the one place they are written down); None where the layout varies by file."""
-        from expectations import suite_definition
+        from talentflow.expectations import suite_definition
 
         for expectation in suite_definition(self.suite)["expectations"]:
             if expectation["type"] == "expect_table_columns_to_match_ordered_list":

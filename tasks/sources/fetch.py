@@ -48,8 +48,8 @@ from pathlib import Path
 
 import httpx
 
-from core.settings import Settings
-from tasks.sources.catalog import Dataset
+from talentflow.core.settings import Settings
+from talentflow.tasks.sources.catalog import Dataset
 
 
 class FetchError(RuntimeError):

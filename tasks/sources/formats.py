@@ -201,9 +201,11 @@ def resolve_format(reader: str) -> Format:
 
     module_name, _, attribute = reader.partition(".")
     try:
-        found = getattr(importlib.import_module(f"tasks.sources.{module_name}"), attribute)
+        found = getattr(
+            importlib.import_module(f"talentflow.tasks.sources.{module_name}"), attribute
+        )
     except (ImportError, AttributeError) as error:
         raise LookupError(f"no reader {reader!r} in tasks.sources: {error}") from error
     if not isinstance(found, Format):
-        raise LookupError(f"tasks.sources.{reader} is not a Format")
+        raise LookupError(f"talentflow.tasks.sources.{reader} is not a Format")
     return found

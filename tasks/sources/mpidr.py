@@ -43,8 +43,9 @@ from pathlib import Path
 
 import polars as pl
 
-from core.countries import Scheme, harmonise
-from tasks.sources.formats import (
+from talentflow.core.countries import Scheme, harmonise
+from talentflow.core.facts import MPIDR_CENSORED_FROM, MPIDR_RELIABLE_YEARS
+from talentflow.tasks.sources.formats import (
     Format,
     ReaderError,
     parse_numbers,
@@ -53,10 +54,9 @@ from tasks.sources.formats import (
     require_columns,
 )
 
-#: First right-censored year: from here the population is 0 and the rates are empty.
-CENSORED_FROM = 2022
-#: Years to analyse (the mirror MANIFEST's advice): clear of start-up and censoring.
-RECOMMENDED_YEARS = (1998, 2020)
+#: First right-censored year, and the years to analyse: core.facts (features need them too).
+CENSORED_FROM = MPIDR_CENSORED_FROM
+RECOMMENDED_YEARS = MPIDR_RELIABLE_YEARS
 #: The database each code scheme belongs to (the MPIDR's own convention).
 DATABASE_BY_SCHEME: dict[Scheme, str] = {"iso3": "scopus", "iso2": "openalex"}
 

@@ -51,8 +51,14 @@ from pathlib import Path
 
 import polars as pl
 
-from core.countries import harmonise
-from tasks.sources.formats import Format, ReaderError, parse_numbers, read_text_csv, require_columns
+from talentflow.core.countries import harmonise
+from talentflow.tasks.sources.formats import (
+    Format,
+    ReaderError,
+    parse_numbers,
+    read_text_csv,
+    require_columns,
+)
 
 #: Value cells that mean "no value": not available, not applicable, suppressed.
 NULL_TOKENS = ("NA", "-", "D")

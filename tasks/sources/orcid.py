@@ -91,8 +91,8 @@ from typing import Any
 import polars as pl
 from lxml import etree
 
-from core.countries import harmonise
-from tasks.sources.formats import (
+from talentflow.core.countries import harmonise
+from talentflow.tasks.sources.formats import (
     Format,
     ReaderError,
     open_payload,

@@ -31,7 +31,11 @@ from xml.sax.saxutils import escape
 
 import polars as pl
 
-from tasks.sources.orcid import AFFILIATION_COLUMNS, AFFILIATION_SCHEMA, AFFILIATION_TYPES
+from talentflow.tasks.sources.orcid import (
+    AFFILIATION_COLUMNS,
+    AFFILIATION_SCHEMA,
+    AFFILIATION_TYPES,
+)
 
 #: ISO 3166-1 alpha-2 codes drawn for affiliations, with weights: China and the US
 #: dominate (as in ORCID), a long tail follows; NA (Namibia) and XK (Kosovo) test codes

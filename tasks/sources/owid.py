@@ -26,8 +26,8 @@ from pathlib import Path
 
 import polars as pl
 
-from core.countries import harmonise
-from tasks.sources.formats import (
+from talentflow.core.countries import harmonise
+from talentflow.tasks.sources.formats import (
     Format,
     ReaderError,
     parse_numbers,

@@ -5,7 +5,7 @@ import logging
 import polars as pl
 import pytest
 
-from core.countries import classify, harmonise, normalise_name, unknown_places
+from talentflow.core.countries import classify, harmonise, normalise_name, unknown_places
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_classify_places_each_publisher_spelling(value, scheme, expected):
 
 def test_harmonise_keeps_every_row_and_lists_unknown_names(caplog):
     frame = pl.DataFrame({"place": ["China", "World", "Atlantis", None, "China"], "v": range(5)})
-    with caplog.at_level(logging.WARNING, logger="core.countries"):
+    with caplog.at_level(logging.WARNING, logger="talentflow.core.countries"):
         placed = harmonise(frame, "place", scheme="name", source="synthetic source")
     assert placed.height == frame.height
     assert placed["v"].to_list() == list(range(5))

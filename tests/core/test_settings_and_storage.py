@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import get_settings
-from core.storage import atomic_path, atomic_write_bytes
+from talentflow.core.settings import get_settings
+from talentflow.core.storage import atomic_path, atomic_write_bytes
 
 
 def test_settings_default_to_live_pulls_and_a_local_data_dir(monkeypatch, tmp_path):

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import pytest
 import yaml
 
-from tasks.validate import CRITICAL_EVENT
+from talentflow.tasks.validate import CRITICAL_EVENT
 
 REPO = Path(__file__).resolve().parents[2]
 AUTOMATIONS = REPO / "deploy" / "automations.yaml"

@@ -173,8 +173,8 @@ def test_the_prefect_settings_named_are_prefect_settings(config):
 def test_the_talentflow_settings_named_are_talentflow_settings(config):
     """Settings ignore unknown TALENTFLOW_* variables: each one the compose file sets must
     be a field of core.settings.Settings, or the code folder of the pull step."""
-    from core.settings import Settings
-    from flows.serve import CODE_DIR_VARIABLE
+    from talentflow.core.settings import Settings
+    from talentflow.flows.serve import CODE_DIR_VARIABLE
 
     known = {f"TALENTFLOW_{name.upper()}" for name in Settings.model_fields} | {CODE_DIR_VARIABLE}
     for name, service in config["services"].items():

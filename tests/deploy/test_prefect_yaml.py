@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flows.serve import (
+from talentflow.flows.serve import (
     CODE_DIR_VARIABLE,
     INGEST_ENTRYPOINT,
     PIPELINE_ENTRYPOINT,
@@ -21,7 +21,7 @@ from flows.serve import (
     deployment_specs,
     prefect_yaml,
 )
-from tasks.sources.catalog import CATALOG, MONTHLY
+from talentflow.tasks.sources.catalog import CATALOG, MONTHLY
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deploy" / "prefect.yaml"
@@ -68,7 +68,7 @@ def test_no_deployment_names_an_unknown_or_unscheduled_dataset(document):
 
 
 def test_the_pipeline_runs_monthly_after_the_pulls_with_parameters_it_accepts(document):
-    from flows.pipeline import pipeline
+    from talentflow.flows.pipeline import pipeline
 
     [deployment] = [d for d in document["deployments"] if d["entrypoint"] == PIPELINE_ENTRYPOINT]
     [schedule] = deployment["schedules"]

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.serve import CONCURRENCY_LIMIT, runner_deployments
+from talentflow.flows.cli import app
+from talentflow.flows.serve import CONCURRENCY_LIMIT, runner_deployments
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deploy" / "prefect.yaml"

@@ -14,10 +14,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from core.settings import get_settings
-from core.storage import published_parquet
-from flows import cli
-from flows.consume import (
+from talentflow.core.settings import get_settings
+from talentflow.core.storage import published_parquet
+from talentflow.flows import cli
+from talentflow.flows.consume import (
     REQUIRED_COLUMNS,
     ForecastQuery,
     escape_formula,
@@ -35,7 +35,7 @@ def synthetic_forecasts() -> pl.DataFrame:
     """A small forecasts table of the published schema: two countries' researchers, an
     intake target per origin group (one group named like a spreadsheet formula), a target
     named like one, three scenarios, two models (drift selected), 2024-2030."""
-    from tasks.forecast import FORECASTS_SCHEMA
+    from talentflow.core.tables import FORECASTS_SCHEMA
 
     created = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     rows = []
@@ -97,7 +97,7 @@ def flat(text: str) -> str:
 
 
 def test_the_reader_relies_only_on_columns_of_the_published_schema():
-    from tasks.forecast import FORECASTS_SCHEMA
+    from talentflow.core.tables import FORECASTS_SCHEMA
 
     assert set(REQUIRED_COLUMNS) <= set(FORECASTS_SCHEMA)
 
@@ -238,7 +238,7 @@ def test_no_match_says_what_the_table_has(synthetic_published):
 
 
 def test_table_numbers_keep_their_magnitude():
-    from flows.consume import _number
+    from talentflow.flows.consume import _number
 
     assert [_number(v) for v in (38_100.0, 11_800.0, 1_180_000.0, 3_787.0, 12.5)] == [
         "38.1k",
@@ -250,7 +250,7 @@ def test_table_numbers_keep_their_magnitude():
 
 
 def test_the_current_forecasts_are_read_from_duckdb_not_a_later_replay(tmp_path, monkeypatch):
-    from tasks.publish import publish_table
+    from talentflow.tasks.publish import publish_table
     from tests.synthetic_tables import synthetic_forecasts as synthetic_run
 
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))

@@ -5,10 +5,10 @@ import pytest
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from core.settings import get_settings
-from flows.forecasting import forecast_task_runner
-from tasks.features.scenarios import RESEARCHERS
-from tasks.forecast import backtest_model, fit_and_forecast, forecast_job
+from talentflow.core.settings import get_settings
+from talentflow.flows.forecasting import forecast_task_runner
+from talentflow.tasks.features.scenarios import RESEARCHERS
+from talentflow.tasks.forecast import backtest_model, fit_and_forecast, forecast_job
 
 
 def synthetic_job():

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.ingest import IngestFailed, ensure_rate_limits, ingest
-from tasks.sources.catalog import CATALOG, RATE_LIMITS
+from talentflow.flows.cli import app
+from talentflow.flows.ingest import IngestFailed, ensure_rate_limits, ingest
+from talentflow.tasks.sources.catalog import CATALOG, RATE_LIMITS
 
 
 @pytest.fixture(scope="module")

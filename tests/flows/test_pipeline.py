@@ -10,8 +10,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from flows.pipeline import PIPELINE_DATASETS, pipeline
-from tasks.forecast import FORECASTS_SCHEMA
+from talentflow.core.tables import FORECASTS_SCHEMA
+from talentflow.flows.pipeline import PIPELINE_DATASETS, pipeline
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tasks.forecast import FORECASTS_SCHEMA
+from talentflow.core.tables import FORECASTS_SCHEMA
 from tests.postgres_fixtures import (  # noqa: F401 (the postgres_* fixtures)
     fresh_postgres_database_fixture,
     postgres_schema_fixture,
@@ -39,7 +39,7 @@ SERVER_START_TIMEOUT_SECONDS = 300  # migrations of a new database on a busy 2-c
 PIPELINE_TIMEOUT_SECONDS = 1800
 RUN_ID_MARKER = "talentflow-test flow run id: "
 PIPELINE_SCRIPT = f"""
-from flows.pipeline import pipeline
+from talentflow.flows.pipeline import pipeline
 
 state = pipeline(return_state=True)
 print({RUN_ID_MARKER!r} + str(state.state_details.flow_run_id), flush=True)

@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-import flows.ingest
-from flows import cli, progress
+import talentflow.flows.ingest
+from talentflow.flows import cli, progress
 
 
 def advance_three(bar) -> None:
@@ -69,7 +69,7 @@ def test_pull_reports_flow_progress_to_the_bar_and_prints_only_its_table(monkeyp
             for d in dataset_ids
         ]
 
-    monkeypatch.setattr(flows.ingest, "ingest", stand_in_ingest)
+    monkeypatch.setattr(talentflow.flows.ingest, "ingest", stand_in_ingest)
     result = CliRunner().invoke(cli.app, ["pull", "wdi_researchers", "wpp_by_age"])
     assert result.exit_code == 0, result.output
     assert seen_listeners == [1] and progress._listeners == []

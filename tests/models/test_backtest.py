@@ -8,15 +8,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.backtest import (
+from talentflow.models.backtest import (
     backtest_metrics,
     interval_calibration,
     rolling_origin_forecasts,
     select_model,
     summary_by_model,
 )
-from models.base import Forecaster
-from models.baselines import Drift, Naive
+from talentflow.models.base import Forecaster
+from talentflow.models.baselines import Drift, Naive
 
 BASELINES = {"naive": Naive, "drift": Drift}
 

@@ -4,12 +4,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.baselines import Drift, Naive
-from models.ensemble import Ensemble
-from models.global_model import GlobalForecaster
-from models.prophet_model import ProphetForecaster
-from models.statsforecast_models import ETS, Theta
-from models.transforms import Transformed
+from talentflow.models.baselines import Drift, Naive
+from talentflow.models.ensemble import Ensemble
+from talentflow.models.global_model import GlobalForecaster
+from talentflow.models.prophet_model import ProphetForecaster
+from talentflow.models.statsforecast_models import ETS, Theta
+from talentflow.models.transforms import Transformed
 
 
 def synthetic_history() -> pl.DataFrame:

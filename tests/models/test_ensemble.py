@@ -6,10 +6,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.baselines import Drift, Naive
-from models.ensemble import Ensemble
-from models.statsforecast_models import ETS, Theta
-from models.transforms import Transformed
+from talentflow.models.baselines import Drift, Naive
+from talentflow.models.ensemble import Ensemble
+from talentflow.models.statsforecast_models import ETS, Theta
+from talentflow.models.transforms import Transformed
 from tests.checks import intervals_are_ordered
 
 VALUES = ["mean", "lo80", "hi80", "lo95", "hi95"]

@@ -5,8 +5,8 @@ import polars as pl
 import pytest
 import skops.io as sio
 
-from models.baselines import Naive
-from models.global_model import ESTIMATOR_FILE, GlobalForecaster, origin_features
+from talentflow.models.baselines import Naive
+from talentflow.models.global_model import ESTIMATOR_FILE, GlobalForecaster, origin_features
 
 SCHEMA = {"series_id": pl.String, "year": pl.Int32, "y": pl.Float64}
 

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.prophet_model import ProphetForecaster
+from talentflow.models.prophet_model import ProphetForecaster
 
 SCHEMA = {"series_id": pl.String, "year": pl.Int32, "y": pl.Float64}
 FAST = {"uncertainty_samples": 200}

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.statsforecast_models import ETS, Theta, fill_year_gaps
+from talentflow.models.statsforecast_models import ETS, Theta, fill_year_gaps
 from tests.checks import intervals_are_ordered
 
 LEVEL = 50.0

@@ -6,9 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.baselines import Drift, Naive
-from models.statsforecast_models import ETS
-from models.transforms import Transformed
+from talentflow.models.baselines import Drift, Naive
+from talentflow.models.statsforecast_models import ETS
+from talentflow.models.transforms import Transformed
 from tests.checks import intervals_are_ordered
 
 

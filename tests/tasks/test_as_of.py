@@ -2,8 +2,8 @@
 
 import polars as pl
 
-from core.settings import get_settings
-from tasks.as_of import as_of_inputs, truncated_at
+from talentflow.core.settings import get_settings
+from talentflow.tasks.as_of import as_of_inputs, truncated_at
 
 
 def synthetic_ncses_like() -> pl.DataFrame:

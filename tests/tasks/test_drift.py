@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from tasks.drift import snapshot_drift
+from talentflow.tasks.drift import snapshot_drift
 
 
 def synthetic_release(countries: list[str], years=range(2000, 2010), bump: float = 0.0):

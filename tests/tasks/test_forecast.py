@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from tasks.features.scenarios import CHINA_RESEARCHER_INFLOWS, RESEARCHERS
-from tasks.forecast import (
-    FORECASTS_SCHEMA,
+from talentflow.core.tables import FORECASTS_SCHEMA
+from talentflow.tasks.features.scenarios import CHINA_RESEARCHER_INFLOWS, RESEARCHERS
+from talentflow.tasks.forecast import (
     backtest_one,
     calibration_factors,
     forecast_checks,
@@ -20,7 +20,7 @@ from tasks.forecast import (
     score_family,
     widened,
 )
-from tasks.validate import validate_frame
+from talentflow.tasks.validate import validate_frame
 
 YEARS = list(range(1996, 2021))
 

@@ -4,10 +4,10 @@ of the tables added last catch what they guard."""
 import polars as pl
 import pytest
 
-from tasks.intake_tables import INTAKE_DATASETS, INTAKE_SUITES, intake_tables
-from tasks.sources.catalog import CATALOG
-from tasks.sources.formats import resolve_format
-from tasks.validate import validate_frame
+from talentflow.tasks.intake_tables import INTAKE_DATASETS, INTAKE_SUITES, intake_tables
+from talentflow.tasks.sources.catalog import CATALOG
+from talentflow.tasks.sources.formats import resolve_format
+from talentflow.tasks.validate import validate_frame
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ import lxml.html
 import polars as pl
 import pytest
 
-from tasks import outlook
-from tasks.outlook import outlook_html, publish_outlook, write_outlook
+from talentflow.tasks import outlook
+from talentflow.tasks.outlook import outlook_html, publish_outlook, write_outlook
 
 RUN_ID = "synthetic-run-7"
 VINTAGE = 2023
@@ -75,7 +75,7 @@ def synthetic_forecasts(until: int = 2050) -> pl.DataFrame:
     """Forecasts of the published schema for every synthetic series, 2024 to ``until``:
     WPP's three variants, two levers on each for the intake targets, two models (ets is
     selected), intervals widening with the horizon."""
-    from tasks.forecast import FORECASTS_SCHEMA
+    from talentflow.core.tables import FORECASTS_SCHEMA
 
     observed = synthetic_observed()
     last = observed.group_by("target", "origin_group", "country_iso3").agg(pl.col("value").last())

@@ -16,9 +16,9 @@ import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import create_engine, make_url, text
 
-from core.settings import Settings
-from tasks.forecast import FORECASTS_SCHEMA
-from tasks.publish import (
+from talentflow.core.settings import Settings
+from talentflow.core.tables import FORECASTS_SCHEMA
+from talentflow.tasks.publish import (
     RUN_TABLES,
     postgres_type,
     publish_postgres,
@@ -187,7 +187,8 @@ def test_a_failed_duckdb_publish_leaves_the_previous_table(local_settings, monke
     database = local_settings.data_dir / "talentflow.duckdb"
     # Fail after the run's rows were deleted and the new ones inserted: at the views.
     monkeypatch.setattr(
-        "tasks.publish.view_statements", lambda *args, **kwargs: ["SELECT * FROM missing"]
+        "talentflow.tasks.publish.view_statements",
+        lambda *args, **kwargs: ["SELECT * FROM missing"],
     )
     with pytest.raises(duckdb.CatalogException, match="missing"):
         publish_table(synthetic_forecasts(*NEWER), "forecasts", local_settings)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from tasks.report import backtest_markdown, headline_forecasts
+from talentflow.tasks.report import backtest_markdown, headline_forecasts
 from tests.synthetic_tables import synthetic_forecasts, synthetic_model_selection
 
 

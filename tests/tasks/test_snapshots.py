@@ -3,10 +3,10 @@ import re
 
 import pytest
 
-from tasks.snapshots import store_snapshot
-from tasks.sources.catalog import CATALOG, RESEARCHERS_PER_MILLION
-from tasks.sources.fetch import Download, FetchError, fetch
-from tasks.sources.formats import ReaderError
+from talentflow.tasks.snapshots import store_snapshot
+from talentflow.tasks.sources.catalog import CATALOG, RESEARCHERS_PER_MILLION
+from talentflow.tasks.sources.fetch import Download, FetchError, fetch
+from talentflow.tasks.sources.formats import ReaderError
 
 
 def test_every_pipeline_dataset_resolves_to_one_mirror_file(settings_env):

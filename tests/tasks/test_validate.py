@@ -3,9 +3,9 @@
 import polars as pl
 import pytest
 
-from tasks.sources.world_bank import parse_bulk_indicator
-from tasks.sources.wpp import parse_population_by_age
-from tasks.validate import validate_frame
+from talentflow.tasks.sources.world_bank import parse_bulk_indicator
+from talentflow.tasks.sources.wpp import parse_population_by_age
+from talentflow.tasks.validate import validate_frame
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 

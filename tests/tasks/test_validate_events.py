@@ -16,7 +16,7 @@ import pytest
 from prefect import flow
 from prefect.events import Event
 
-from tasks.validate import (
+from talentflow.tasks.validate import (
     CRITICAL_EVENT,
     FailedExpectation,
     ValidationFailed,
@@ -85,7 +85,7 @@ def test_an_event_that_cannot_be_sent_never_fails_the_run(monkeypatch):
     def broken(**_: object) -> None:
         raise RuntimeError("events are down")
 
-    monkeypatch.setattr("tasks.validate.emit_event", broken)
+    monkeypatch.setattr("talentflow.tasks.validate.emit_event", broken)
     assert emit_critical_event("talentflow.table.forecasts", synthetic_report()) is None
 
 
@@ -113,10 +113,10 @@ def test_a_table_failing_a_critical_expectation_emits_the_event_then_raises(
 def test_a_snapshot_failing_a_critical_expectation_emits_a_dataset_event(
     prefect_harness, emitted, settings_env, mirror
 ):
-    from tasks.snapshots import store_snapshot
-    from tasks.sources.catalog import dataset
-    from tasks.sources.fetch import Download
-    from tasks.tidy import accepted_snapshot
+    from talentflow.tasks.snapshots import store_snapshot
+    from talentflow.tasks.sources.catalog import dataset
+    from talentflow.tasks.sources.fetch import Download
+    from talentflow.tasks.tidy import accepted_snapshot
 
     lines = (mirror / RESEARCHERS_FILE).read_bytes().splitlines(keepends=True)
     [china] = [line for line in lines if line.startswith(b'"China","CHN"')]

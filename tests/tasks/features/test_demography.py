@@ -4,9 +4,9 @@ independently of talentflow's reader."""
 import polars as pl
 import pytest
 
-from tasks.features.demography import VARIANTS, demographic_drivers
-from tasks.sources.wpp import population_by_age
-from tasks.validate import validate_frame
+from talentflow.tasks.features.demography import VARIANTS, demographic_drivers
+from talentflow.tasks.sources.wpp import population_by_age
+from talentflow.tasks.validate import validate_frame
 
 WPP_FILE = "wpp2024/WPP2024_PopulationByAge5GroupSex_5yr.csv"
 

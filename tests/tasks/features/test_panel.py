@@ -3,13 +3,13 @@
 import polars as pl
 import pytest
 
-from tasks.features.panel import (
+from talentflow.tasks.features.panel import (
     annual_by_linear_interpolation,
     country_year_panel,
     population_by_age_band,
 )
-from tasks.sources.world_bank import bulk_indicator
-from tasks.sources.wpp import population_by_age
+from talentflow.tasks.sources.world_bank import bulk_indicator
+from talentflow.tasks.sources.wpp import population_by_age
 
 
 @pytest.fixture(scope="module")

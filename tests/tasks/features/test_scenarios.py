@@ -6,13 +6,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tasks.features.demography import AGE_BANDS, demographic_drivers
-from tasks.features.intake import (
+from talentflow.tasks.features.demography import AGE_BANDS, demographic_drivers
+from talentflow.tasks.features.intake import (
     inbound_students_china,
     inflow_shares_by_income_group,
     researcher_inflows_china,
 )
-from tasks.features.scenarios import (
+from talentflow.tasks.features.scenarios import (
     ADULTS_25PLUS_TERTIARY,
     ALL_ORIGINS,
     CHINA_INBOUND_STUDENTS,
@@ -34,12 +34,12 @@ from tasks.features.scenarios import (
     scenario_pools,
     world_excluding_china_members,
 )
-from tasks.features.talent import (
+from talentflow.tasks.features.talent import (
     adults_with_tertiary_attainment,
     researchers_in_rd,
     tertiary_students_approx,
 )
-from tasks.sources import china_moe, mpidr, uis, world_bank, wpp
+from talentflow.tasks.sources import china_moe, mpidr, uis, world_bank, wpp
 
 YEARS = range(2018, 2033)
 #: Synthetic cohorts: country -> base population per band; variants scale it from 2021 on.

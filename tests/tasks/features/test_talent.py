@@ -6,15 +6,15 @@ import csv
 import polars as pl
 import pytest
 
-from core.countries import country_iso3_codes
-from tasks.features.talent import (
+from talentflow.core.countries import country_iso3_codes
+from talentflow.tasks.features.talent import (
     FINDING_COLUMNS,
     rankings,
     talent_findings,
     talent_pool_metrics,
 )
-from tasks.sources import mpidr, ncses, uis, world_bank, wpp
-from tasks.validate import validate_frame
+from talentflow.tasks.sources import mpidr, ncses, uis, world_bank, wpp
+from talentflow.tasks.validate import validate_frame
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 POPULATION_FILE = "wdi/API_SP.POP.TOTL_DS2_en_csv_v2.csv"

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from expectations import suite_definition
-from tasks.sources.catalog import CATALOG
-from tasks.sources.formats import resolve_format
+from talentflow.expectations import suite_definition
+from talentflow.tasks.sources.catalog import CATALOG
+from talentflow.tasks.sources.formats import resolve_format
 
 
 def test_every_mirror_file_has_exactly_one_catalog_entry(mirror: Path):
@@ -28,7 +28,7 @@ def test_every_entry_names_a_reader_a_suite_and_its_provenance():
 
 
 def test_the_readme_lists_the_catalog_verbatim():
-    from tasks.sources.catalog import sources_markdown
+    from talentflow.tasks.sources.catalog import sources_markdown
 
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- sources:start -->\n")[1].split("<!-- sources:end -->")[0]

@@ -6,14 +6,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.china_moe import (
+from talentflow.tasks.sources.china_moe import (
     POSTGRADUATE_COLUMNS,
     STUDENT_COLUMNS,
     international_students,
     postgraduate,
 )
-from tasks.sources.formats import ReaderError
-from tasks.validate import validate_frame
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.validate import validate_frame
 
 STUDENTS = "china_moe/china_international_students_moe.csv"
 POSTGRADUATE = "china_moe/china_postgraduate_education_moe_nbs.csv"

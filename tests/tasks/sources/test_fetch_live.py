@@ -31,10 +31,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.settings import Settings
-from tasks.snapshots import Snapshot, store_snapshot
-from tasks.sources.catalog import CATALOG, RESEARCHERS_PER_MILLION, Dataset
-from tasks.sources.fetch import Download, FetchError, fetch, fetch_live
+from talentflow.core.settings import Settings
+from talentflow.tasks.snapshots import Snapshot, store_snapshot
+from talentflow.tasks.sources.catalog import CATALOG, RESEARCHERS_PER_MILLION, Dataset
+from talentflow.tasks.sources.fetch import Download, FetchError, fetch, fetch_live
 
 RESEARCHERS = CATALOG[RESEARCHERS_PER_MILLION]
 COUNTRIES = CATALOG["wdi_countries"]

@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.macropolo import COLUMNS, figures
-from tasks.validate import validate_frame
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.macropolo import COLUMNS, figures
+from talentflow.tasks.validate import validate_frame
 
 FILE = "macropolo/macropolo_global_ai_talent_tracker_figures.csv"
 #: Places that are not one country; all must be aggregates, none unknown.

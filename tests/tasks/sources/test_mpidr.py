@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.mpidr import CENSORED_FROM, RECOMMENDED_YEARS, country, flows
-from tasks.validate import validate_frame
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.mpidr import CENSORED_FROM, RECOMMENDED_YEARS, country, flows
+from talentflow.tasks.validate import validate_frame
 
 FOLDER = "scholarly_migration"
 FILES = {

@@ -6,9 +6,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.ncses import table, value_column
-from tasks.validate import validate_frame
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.ncses import table, value_column
+from talentflow.tasks.validate import validate_frame
 
 ROWS = {  # MANIFEST section 6
     "1571": 416,

@@ -5,15 +5,15 @@ column called Destination the origin)."""
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.oecd import (
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.oecd import (
     eag_outbound_total,
     eag_share_by_origin,
     parse_outbound_total,
     parse_share_by_origin,
     repair_double_encoding,
 )
-from tasks.validate import validate_frame
+from talentflow.tasks.validate import validate_frame
 
 SHARE_FILE = "uis/oecd_eag_2022_share_intl_students_by_origin.csv"
 OUTBOUND_FILE = "uis/oecd_eag_2022_outbound_students_total.csv"

@@ -23,9 +23,9 @@ import polars as pl
 import pytest
 from lxml import etree
 
-from tasks.sources.catalog import CATALOG
-from tasks.sources.formats import ReaderError, resolve_format
-from tasks.sources.orcid import (
+from talentflow.tasks.sources.catalog import CATALOG
+from talentflow.tasks.sources.formats import ReaderError, resolve_format
+from talentflow.tasks.sources.orcid import (
     AFFILIATION_SCHEMA,
     ExtractionSummary,
     HostileInputError,
@@ -38,7 +38,7 @@ from tasks.sources.orcid import (
     records,
     tidy_records,
 )
-from tasks.sources.orcid_synthetic import (
+from talentflow.tasks.sources.orcid_synthetic import (
     iter_synthetic_records,
     orcid_check_digit,
     render_synthetic_record,
@@ -203,7 +203,7 @@ def test_catalog_orcid_datasets_resolve_to_these_readers(mirror):
 def test_raw_frames_pass_their_suites(mirror):
     """All nine samples (validated together, one GX run), the empty person frame on its
     own, and both alumni tables."""
-    from tasks.validate import validate_frame
+    from talentflow.tasks.validate import validate_frame
 
     samples = pl.concat([parse_records(mirror / SAMPLES / name) for name in SAMPLE_COUNTS])
     person = parse_records(mirror / SAMPLES / "person-3.0.xml")

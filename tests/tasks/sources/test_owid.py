@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.owid import grapher, parse_grapher
-from tasks.validate import validate_frame
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.owid import grapher, parse_grapher
+from talentflow.tasks.validate import validate_frame
 
 INBOUND_RATE = "uis/owid_uis_inbound_mobility_rate.csv"
 OUTBOUND_RATIO = "uis/owid_uis_outbound_mobility_ratio.csv"

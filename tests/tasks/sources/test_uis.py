@@ -7,15 +7,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.uis import (
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.uis import (
     api_records,
     parse_api_records,
     parse_top_partners,
     top_destinations_by_origin,
     top_origins_by_destination,
 )
-from tasks.validate import validate_frame
+from talentflow.tasks.validate import validate_frame
 
 SDG_FILE = "uis/uis_api_sdg_tertiary_enrolment_attainment.csv"
 INBOUND_FILE = "uis/uis_api_inbound_26637_and_netflow_MENF5T8.csv"

@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.world_bank import bulk_indicator, parse_bulk_indicator
-from tasks.sources.wpp import parse_population_by_age, population_by_age
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.world_bank import bulk_indicator, parse_bulk_indicator
+from talentflow.tasks.sources.wpp import parse_population_by_age, population_by_age
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 POPULATION_FILE = "wdi/API_SP.POP.TOTL_DS2_en_csv_v2.csv"

@@ -7,9 +7,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.world_bank import COUNTRY_LIST_FIELDS, country_list, parse_country_list
-from tasks.validate import validate_frame
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.world_bank import (
+    COUNTRY_LIST_FIELDS,
+    country_list,
+    parse_country_list,
+)
+from talentflow.tasks.validate import validate_frame
 
 COUNTRIES_FILE = "wdi/wb_api_countries.csv"
 NO_ADMIN_REGION = {"id": "", "iso2code": "", "value": ""}

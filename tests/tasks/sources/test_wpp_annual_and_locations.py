@@ -6,9 +6,9 @@ import csv
 import polars as pl
 import pytest
 
-from tasks.sources.formats import ReaderError
-from tasks.sources.wpp import ANNUAL_VARIANTS, locations, population_annual
-from tasks.validate import validate_frame
+from talentflow.tasks.sources.formats import ReaderError
+from talentflow.tasks.sources.wpp import ANNUAL_VARIANTS, locations, population_annual
+from talentflow.tasks.validate import validate_frame
 
 ANNUAL = "wpp2024/WPP2024_Population1JanuaryBySex_annual.csv"
 LOCATIONS = "wpp2024/wpp2024_UNlocations.csv"

@@ -1,0 +1,39 @@
+"""talentflow installs as one package whose floors are the repository's folders."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_folder_with_code_ships_as_a_talentflow_subpackage():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    shipped_folders = ("core", "models", "expectations", "tasks", "flows")
+    on_disk = {
+        "talentflow." + ".".join(init.parent.relative_to(REPO).parts)
+        for folder in shipped_folders
+        for init in (REPO / folder).rglob("__init__.py")
+    }
+    assert listed == on_disk | {"talentflow"}
+
+
+def test_the_command_works_beside_local_modules_named_like_our_floors(tmp_path):
+    # A user's working directory holding models.py and a core/ package must not shadow
+    # talentflow's own (issue: generic top-level packages collided).
+    (tmp_path / "models.py").write_text("raise ImportError('the wrong models')\n")
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "__init__.py").write_text("raise ImportError('the wrong core')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", "from talentflow.flows.cli import app; app(['--help'])"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "talentflow" in done.stdout
