@@ -33,7 +33,7 @@ BACKTEST_METRICS_SCHEMA: dict[str, pl.PolarsDataType] = {
     "family": pl.String,
     "target": pl.String,
     "model": pl.String,
-    "horizon": pl.Int32,  # years after the origin, 1-5
+    "horizon": pl.Int32,  # years after the origin, 1-12
     "origins": pl.Int32,  # rolling origins scored
     "forecasts": pl.Int32,  # (series, origin) pairs scored at this horizon
     "mase": pl.Float64,
@@ -46,7 +46,9 @@ MODEL_SELECTION_SCHEMA: dict[str, pl.PolarsDataType] = {
     "vintage": pl.Int32,
     "family": pl.String,
     "target": pl.String,
-    "selected_model": pl.String,
+    "selected_model": pl.String,  # the published model: short_model, or the handover
+    "short_model": pl.String,  # the family's best at horizons 1-5
+    "long_model": pl.String,  # the family's best at horizons 6-12
     "mase": pl.Float64,  # mean over horizons 1-5
     "naive_mase": pl.Float64,
     "mase_improvement": pl.Float64,  # 1 - mase / naive_mase; goal: core.facts.MASE_GOAL
@@ -58,7 +60,54 @@ MODEL_SELECTION_SCHEMA: dict[str, pl.PolarsDataType] = {
     "calibrated_coverage95": pl.Float64,
     "meets_mase_goal": pl.Boolean,
     "meets_coverage_goal": pl.Boolean,
+    # horizons 6-12: the published model against naive and drift, and its calibrated
+    # intervals' coverage on held-out origins (goal: core.facts.LONG_COVERAGE_GOAL)
+    "long_mase": pl.Float64,
+    "long_naive_mase": pl.Float64,
+    "long_drift_mase": pl.Float64,
+    "long_calibrated_coverage80": pl.Float64,
+    "long_calibrated_coverage95": pl.Float64,
+    "beats_naive_and_drift_long": pl.Boolean,
+    "meets_long_coverage_goal": pl.Boolean,
     "reason": pl.String,  # why this model, and why a goal is missed where one is
+}
+FORECAST_PLAUSIBILITY_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "run_id": pl.String,
+    "vintage": pl.Int32,
+    "target": pl.String,
+    "country_iso3": pl.String,
+    "origin_group": pl.String,
+    "model": pl.String,  # the model published as selected for this series
+    "rule": pl.String,  # tasks.features.plausibility.RULES
+    "passed": pl.Boolean,
+    "detail": pl.String,  # the first offending year and value, where a rule failed
+    "last_informative_year": pl.Int32,  # selected up to here; not forecastable beyond
+}
+FORECAST_BOUNDS_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "run_id": pl.String,
+    "vintage": pl.Int32,
+    "target": pl.String,
+    "series_id": pl.String,  # country, origin group, host or destination|group
+    "cap": pl.Float64,  # the rate's upper bound (rate units), from the evidence
+    "record": pl.Float64,  # the series' own highest rate
+    "frontier": pl.Float64,  # the highest rate among series large enough to count
+    "frontier_series": pl.String,
+    "frontier_year": pl.Int32,
+}
+REPLAY_SCORES_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "run_id": pl.String,  # the replay run scored
+    "vintage": pl.Int32,  # its --as-of year
+    "target": pl.String,
+    "band": pl.String,  # horizons 1-5 or 6-12 after the vintage
+    "forecasts": pl.Int32,  # series-years scored
+    "series": pl.Int32,
+    "mase": pl.Float64,  # the selected forecast's
+    "mase_naive": pl.Float64,  # the replay's own naive forecast's, same series-years
+    "mase_drift": pl.Float64,
+    "mae_ratio_naive": pl.Float64,  # selected MAE / naive MAE: below 1 beats naive
+    "mae_ratio_drift": pl.Float64,
+    "coverage80": pl.Float64,
+    "coverage95": pl.Float64,
 }
 
 #: Every run table, by its published name.
@@ -66,4 +115,8 @@ RUN_TABLES: dict[str, dict[str, pl.PolarsDataType]] = {
     "forecasts": FORECASTS_SCHEMA,
     "backtest_metrics": BACKTEST_METRICS_SCHEMA,
     "model_selection": MODEL_SELECTION_SCHEMA,
+    "forecast_plausibility": FORECAST_PLAUSIBILITY_SCHEMA,
+    "forecast_bounds": FORECAST_BOUNDS_SCHEMA,
 }
+#: Tables derived from every stored run, replaced at each run.
+DERIVED_TABLES: dict[str, dict[str, pl.PolarsDataType]] = {"replay_scores": REPLAY_SCORES_SCHEMA}

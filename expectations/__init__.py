@@ -2,9 +2,11 @@
 
 Each file is a GX Core 1.x ``ExpectationSuite`` in its own serialised form (``name``,
 ``expectations`` with ``type``, ``kwargs``, ``severity`` and ``meta.why``), so a person
-can read and review it in git and GX can load it unchanged. The one addition: a suite
-whose ``meta`` names ``columns_from`` (a run table of ``talentflow.core.tables``) gets
-its exact-columns expectation from that schema, so the column list is written once.
+can read and review it in git and GX can load it unchanged. Two additions keep a shared
+fact written once: a suite whose ``meta`` names ``columns_from`` (a table of
+``talentflow.core.tables``) gets its exact-columns expectation from that schema, and a
+keyword argument written as one of :data:`SHARED_VALUES`' names (``"$MODEL_NAMES"``) is
+replaced by the value ``talentflow.core.facts`` holds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from talentflow.core.tables import RUN_TABLES
+from talentflow.core.facts import COVERAGE_GOAL, HANDOVER_MODEL, LONG_HORIZONS, MODEL_NAMES
+from talentflow.core.tables import DERIVED_TABLES, RUN_TABLES
+
+#: Placeholders a suite's keyword arguments may use, and the shared facts they stand for.
+SHARED_VALUES = {
+    "$MODEL_NAMES": [*MODEL_NAMES, HANDOVER_MODEL],
+    "$LONGEST_HORIZON": LONG_HORIZONS[1],
+    "$COVERAGE_GOAL_LOW": COVERAGE_GOAL[0],
+    "$COVERAGE_GOAL_HIGH": COVERAGE_GOAL[1],
+}
 
 
 def suite_definition(name: str) -> dict:
@@ -22,19 +33,25 @@ def suite_definition(name: str) -> dict:
     if not source.is_file():
         raise FileNotFoundError(f"no expectation suite {name!r} in expectations/")
     suite = json.loads(source.read_text(encoding="utf-8"))
+    for expectation in suite["expectations"]:
+        expectation["kwargs"] = {
+            key: SHARED_VALUES.get(value, value) if isinstance(value, str) else value
+            for key, value in expectation["kwargs"].items()
+        }
     table = suite.get("meta", {}).get("columns_from")
     if table is not None:
-        if table not in RUN_TABLES:
+        schemas = RUN_TABLES | DERIVED_TABLES
+        if table not in schemas:
             raise ValueError(
-                f"suite {name!r}: columns_from {table!r} is not a run table of "
-                f"talentflow.core.tables ({sorted(RUN_TABLES)})"
+                f"suite {name!r}: columns_from {table!r} is not a table of "
+                f"talentflow.core.tables ({sorted(schemas)})"
             )
         suite["expectations"].insert(
             0,
             {
                 "type": "expect_table_columns_to_match_ordered_list",
                 "severity": "critical",
-                "kwargs": {"column_list": list(RUN_TABLES[table])},
+                "kwargs": {"column_list": list(schemas[table])},
                 "meta": {
                     "why": f"Consumers query these columns (talentflow.core.tables, {table})."
                 },

@@ -1,14 +1,17 @@
-"""The ``forecasts`` flow: backtest the model zoo on every target, choose one model per
-target family, forecast to the horizon under every WPP variant and policy lever.
+"""The ``forecasts`` flow: backtest the model zoo on every target at horizons 1-12, choose
+one model per target family for the short and the long horizon, hold every forecast to
+the plausibility rules, and forecast to the horizon under every WPP variant and policy
+lever.
 
 Fits run as one task per target and model (never one per series) through the flow's
 task runner: threads by default, a Dask cluster when ``TALENTFLOW_TASK_RUNNER=dask``
-(see :func:`forecast_task_runner`).
+(see :func:`forecast_task_runner`). Families are scored in ``FAMILIES`` order, because
+China's intake is a share of world totals that are themselves forecast.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
@@ -17,11 +20,21 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from talentflow.core.facts import MODEL_NAMES
+from talentflow.core.facts import DEFAULT_MODELS, HANDOVER_MODEL, REQUIRED_MODELS
 from talentflow.core.settings import Settings
-from talentflow.core.tables import BACKTEST_METRICS_SCHEMA, MODEL_SELECTION_SCHEMA
+from talentflow.core.tables import (
+    BACKTEST_METRICS_SCHEMA,
+    FORECAST_BOUNDS_SCHEMA,
+    FORECAST_PLAUSIBILITY_SCHEMA,
+    MODEL_SELECTION_SCHEMA,
+)
 from talentflow.flows.progress import FlowProgress
-from talentflow.tasks.features.scenarios import RATE_TARGETS
+from talentflow.tasks.features.plausibility import (
+    choose_plausible,
+    panel_growth_range,
+    plausibility_checks,
+)
+from talentflow.tasks.features.scenarios import FAMILIES, RATE_TARGETS, attach_denominators
 from talentflow.tasks.forecast import (
     N_ORIGINS,
     ForecastJob,
@@ -29,7 +42,9 @@ from talentflow.tasks.forecast import (
     backtest_origins,
     build_forecast_jobs,
     fit_and_forecast,
+    forecast_pools,
     forecast_rows,
+    handover_rates,
     min_train_observations,
     observed_pools,
     score_family,
@@ -59,8 +74,30 @@ class ForecastTables:
     forecasts: pl.DataFrame
     backtest_metrics: pl.DataFrame
     model_selection: pl.DataFrame
+    forecast_plausibility: pl.DataFrame
+    forecast_bounds: pl.DataFrame
     observed: pl.DataFrame  # the histories the forecasts continue, in the same units
     failures: list[str]
+    skipped: list[str] = field(default_factory=list)  # targets not forecast, and why
+    rejected: list[str] = field(default_factory=list)  # forecasts the rules kept out
+
+
+@dataclass
+class _Shaped:
+    rows: list[pl.DataFrame] = field(default_factory=list)
+    metrics: list[pl.DataFrame] = field(default_factory=list)
+    selections: list[pl.DataFrame] = field(default_factory=list)
+    plausibility: list[pl.DataFrame] = field(default_factory=list)
+    bounds: list[pl.DataFrame] = field(default_factory=list)
+    observed: list[pl.DataFrame] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    # target -> the selected forecast of each series as a denominator for a share target
+    denominators: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def _of_target(frames: dict[tuple[str, str], pl.DataFrame], target: str) -> list[pl.DataFrame]:
+    return [frame for (name, _), frame in frames.items() if name == target]
 
 
 @task(name="score-and-shape", cache_policy=NO_CACHE)
@@ -71,64 +108,123 @@ def score_and_shape(
     *,
     run_id: str,
     vintage: int,
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[str]]:
-    """Score the backtests per family, choose, and write the three published tables; and
-    say which models' scores were too thin to publish."""
+) -> _Shaped:
+    """Score the backtests per family, choose, hold each series' forecast to the
+    plausibility rules, and write the published tables, family by family."""
     created_at = datetime.now(UTC)
-    run_columns = [pl.lit(run_id).alias("run_id"), pl.lit(vintage, dtype=pl.Int32).alias("vintage")]
-    metrics, selections, rows, failures = [], [], [], []
-    for family in dict.fromkeys(job.target.family for job in jobs):
+    shaped = _Shaped()
+    for family in FAMILIES:
         members = [job for job in jobs if job.target.family == family]
-        scores = score_family(
-            family,
-            {
-                job.target.name: pl.concat(
-                    [frame for (target, _), frame in backtests.items() if target == job.target.name]
-                )
-                for job in members
-            },
-        )
-        metrics.append(scores.metrics)
-        selections.append(scores.selection)
+        ready = []
         for job in members:
-            target_rates = pl.concat(
-                [frame for (target, _), frame in rates.items() if target == job.target.name],
-                how="diagonal_relaxed",
-            )
-            rows.append(
-                forecast_rows(
-                    job,
-                    target_rates,
-                    selected_model=scores.family_choice,
-                    factors=scores.factors[job.target.name],
-                    run_id=run_id,
-                    vintage=vintage,
-                    created_at=created_at,
+            if job.target.is_share:
+                job = job.with_denominators(
+                    attach_denominators(
+                        job.target, job.cohorts, shaped.denominators[job.target.denominator]
+                    )
                 )
-            )
-    scored = pl.concat(metrics)
-    # A model that failed at some origins has fewer behind its scores: it was left out of
-    # the selection (models.backtest.select_model) and its scores are not published.
-    thin = scored.filter(pl.col("origins") < N_ORIGINS)
-    for row in thin.select("target", "model").unique().sort("target", "model").iter_rows():
-        failures.append(
-            f"{row[0]} / {row[1]}: scored at fewer than {N_ORIGINS} origins at some "
-            "horizon; not compared and its scores not published"
+            frames = [frame for frame in _of_target(backtests, job.target.name) if frame.height]
+            if not frames:
+                shaped.notes.append(
+                    f"{job.target.name}: no backtest origin at this vintage (history too "
+                    "short); not forecast"
+                )
+                continue
+            ready.append((job, pl.concat(frames, how="vertical_relaxed")))
+        if not ready:
+            continue
+        scores = score_family(family, {job.target.name: frames for job, frames in ready})
+        shaped.metrics.append(scores.metrics)
+        shaped.selections.append(scores.selection)
+        preference = [
+            scores.family_choice,
+            scores.long_model,
+            scores.short_model,
+            "converge",
+            "drift",
+            "naive",
+        ]
+        for job, _ in ready:
+            _shape_target(job, scores, preference, rates, shaped, run_id, vintage, created_at)
+    return shaped
+
+
+def _shape_target(job, scores, preference, rates, shaped, run_id, vintage, created_at) -> None:
+    target = job.target
+    target_rates = pl.concat(_of_target(rates, target.name), how="diagonal_relaxed")
+    if scores.family_choice == HANDOVER_MODEL:
+        target_rates = pl.concat(
+            [
+                target_rates,
+                handover_rates(target_rates, job, scores.short_model, scores.long_model),
+            ],
+            how="diagonal_relaxed",
         )
-    backtest_table = (
-        scored.filter(pl.col("origins") >= N_ORIGINS)
-        .with_columns(*run_columns)
-        .select(list(BACKTEST_METRICS_SCHEMA))
-        .cast(BACKTEST_METRICS_SCHEMA)
-        .sort("family", "target", "model", "horizon")
+    pools = forecast_pools(job, target_rates, scores.factors[target.name])
+    history_pools = job.history.join(
+        job.cohorts.filter(pl.col("variant") == "Medium"), on=["series_id", "year"]
+    ).select("series_id", "year", (pl.col("y") * pl.col("cohort") / target.per).alias("pool"))
+    checks = plausibility_checks(
+        pools.filter(target.published(pl.col("series_id"))),
+        job.cohorts.select("series_id", "variant", "year", "cohort"),
+        job.caps,
+        target.per,
+        panel_growth_range(history_pools),
+        target.is_share,
     )
-    selection_table = (
-        pl.concat(selections)
-        .with_columns(*run_columns)
-        .select(list(MODEL_SELECTION_SCHEMA))
-        .cast(MODEL_SELECTION_SCHEMA)
+    selected, rejected = choose_plausible(checks, preference)
+    for row in rejected.iter_rows(named=True):
+        shaped.rejected.append(
+            f"{target.name} / {row['series_id']} / {row['model']}: {row['rule']} ({row['detail']})"
+        )
+    shaped.rows.append(
+        forecast_rows(
+            job, pools, selected=selected, run_id=run_id, vintage=vintage, created_at=created_at
+        )
     )
-    return pl.concat(rows), backtest_table, selection_table, failures
+    shaped.plausibility.append(
+        checks.join(selected.select("series_id", "model"), on=["series_id", "model"]).select(
+            pl.lit(target.name).alias("target"),
+            target.place(pl.col("series_id")).alias("country_iso3"),
+            target.origin_group(pl.col("series_id")).alias("origin_group"),
+            "model",
+            "rule",
+            "passed",
+            "detail",
+            "last_informative_year",
+        )
+    )
+    shaped.bounds.append(job.caps.with_columns(pl.lit(target.name).alias("target")))
+    shaped.observed.append(observed_pools(job))
+    # The selected forecast of every series, to the horizon, as a share target's
+    # denominator (point and bounds).
+    chosen = pools.join(selected.select("series_id", "model"), on=["series_id", "model"])
+    shaped.denominators[target.name] = chosen.filter(
+        pl.col("scenario") == pl.col("variant")
+    ).select(
+        "series_id",
+        "variant",
+        "year",
+        pl.col("mean").alias("cohort"),
+        *[pl.col(c).alias(f"cohort_{c}") for c in ("lo80", "hi80", "lo95", "hi95")],
+    )
+
+
+def _run_table(
+    frames: list[pl.DataFrame], schema: dict, run_id: str, vintage: int, sort: list[str]
+) -> pl.DataFrame:
+    """``frames`` as one run table: the run's columns added, the schema's columns in its
+    order and types."""
+    run_columns = [pl.lit(run_id).alias("run_id"), pl.lit(vintage, dtype=pl.Int32).alias("vintage")]
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return (
+        pl.concat(frames, how="diagonal_relaxed")
+        .with_columns(*run_columns)
+        .select(list(schema))
+        .cast(schema)
+        .sort(sort)
+    )
 
 
 @flow(name="forecasts")
@@ -145,12 +241,14 @@ def forecasts(
     models: list[str] | None = None,
 ) -> ForecastTables:
     """Backtest, choose and forecast every target (default: all of
-    ``tasks.features.scenarios.RATE_TARGETS``) with every model (default: the zoo)."""
+    ``tasks.features.scenarios.RATE_TARGETS``) with every model (default: the zoo's
+    ``core.facts.DEFAULT_MODELS``)."""
     targets = targets or list(RATE_TARGETS)
-    models = models or list(MODEL_NAMES)
-    if "naive" not in models:
-        raise ValueError("the zoo must include 'naive': every model is judged against it")
-    jobs = build_forecast_jobs(features, country_list, targets, as_of, min_observed_years)
+    models = models or list(DEFAULT_MODELS)
+    missing = [name for name in REQUIRED_MODELS if name not in models]
+    if missing:
+        raise ValueError(f"the zoo must include {missing}: every model is judged against them")
+    jobs, skipped = build_forecast_jobs(features, country_list, targets, as_of, min_observed_years)
 
     backtest_futures: dict[tuple[str, str], PrefectFuture] = {}
     forecast_futures: dict[tuple[str, str], PrefectFuture] = {}
@@ -158,7 +256,8 @@ def forecasts(
         origins, min_train = backtest_origins(job, models), min_train_observations(job, models)
         for name in models:
             key = (job.target.name, name)
-            backtest_futures[key] = backtest_model.submit(job, name, origins, min_train)
+            if origins:
+                backtest_futures[key] = backtest_model.submit(job, name, origins, min_train)
             forecast_futures[key] = fit_and_forecast.submit(job, name, until_year, run_id)
 
     progress = FlowProgress(len(backtest_futures) + len(forecast_futures), "forecasts")
@@ -171,9 +270,43 @@ def forecasts(
     for key, future in forecast_futures.items():
         rates[key] = future.result()
         progress.step(f"forecast {key[0]} {key[1]}")
-    table, metrics, selection, thin = score_and_shape(
-        jobs, backtests, rates, run_id=run_id, vintage=vintage
+    shaped = score_and_shape(jobs, backtests, rates, run_id=run_id, vintage=vintage)
+
+    scored = pl.concat(shaped.metrics) if shaped.metrics else pl.DataFrame()
+    # A model that failed at some origins has fewer behind its scores: it was left out of
+    # the selection (models.selection.select_model) and its scores are not published.
+    if scored.height:
+        thin = scored.filter(pl.col("origins") < N_ORIGINS)
+        for row in thin.select("target", "model").unique().sort("target", "model").iter_rows():
+            failures.append(
+                f"{row[0]} / {row[1]}: scored at fewer than {N_ORIGINS} origins at some "
+                "horizon; those horizons' scores are not published"
+            )
+        scored = scored.filter(pl.col("origins") >= N_ORIGINS)
+    return ForecastTables(
+        forecasts=pl.concat(shaped.rows),
+        backtest_metrics=_run_table(
+            [scored] if scored.height else [],
+            BACKTEST_METRICS_SCHEMA,
+            run_id,
+            vintage,
+            ["family", "target", "model", "horizon"],
+        ),
+        model_selection=_run_table(
+            shaped.selections, MODEL_SELECTION_SCHEMA, run_id, vintage, ["family", "target"]
+        ),
+        forecast_plausibility=_run_table(
+            shaped.plausibility,
+            FORECAST_PLAUSIBILITY_SCHEMA,
+            run_id,
+            vintage,
+            ["target", "country_iso3", "origin_group", "rule"],
+        ),
+        forecast_bounds=_run_table(
+            shaped.bounds, FORECAST_BOUNDS_SCHEMA, run_id, vintage, ["target", "series_id"]
+        ),
+        observed=pl.concat(shaped.observed),
+        failures=failures,
+        skipped=skipped + shaped.notes,
+        rejected=shaped.rejected,
     )
-    failures += thin
-    observed = pl.concat([observed_pools(job) for job in jobs])
-    return ForecastTables(table, metrics, selection, observed, failures)

@@ -15,6 +15,7 @@ from prefect import flow, runtime, task
 from prefect.cache_policies import NO_CACHE
 
 from talentflow.core.settings import get_settings
+from talentflow.core.tables import RUN_TABLES
 from talentflow.flows.forecasting import forecast_task_runner
 from talentflow.flows.forecasting import forecasts as forecast_flow
 from talentflow.flows.ingest import ingest
@@ -28,7 +29,7 @@ from talentflow.tasks.intake_tables import (
     build_intake_tables,
 )
 from talentflow.tasks.outlook import publish_outlook
-from talentflow.tasks.publish import PublishedTable, publish
+from talentflow.tasks.publish import PublishedTable, publish, score_replays
 from talentflow.tasks.report import (
     publish_backtest_report,
     publish_data_docs,
@@ -57,13 +58,13 @@ PIPELINE_DATASETS = list(
 )
 #: Tables an as-of run publishes: its forecasts and their scores, marked with its vintage.
 #: The current feature tables stay as the latest full run left them.
-FORECAST_TABLES = ("forecasts", "backtest_metrics", "model_selection")
-#: The feature tables the forecasts are built from (tasks.forecast.rates_and_cohorts).
+FORECAST_TABLES = tuple(RUN_TABLES)
+#: The feature tables the forecasts are built from (tasks.features.scenarios.target_inputs).
 FORECAST_INPUTS = (
     "talent_pool_metrics",
     "demographic_drivers",
-    "china_inflow_shares_by_income",
-    "china_inbound_students",
+    "inbound_student_shares",
+    "researcher_move_shares",
 )
 
 
@@ -120,27 +121,24 @@ def pipeline(
         targets=targets,
         models=models,
     )
-    validate_table(outlook.forecasts, "forecasts", "table forecasts")
-    validate_table(outlook.backtest_metrics, "backtest_metrics", "table backtest_metrics")
-    validate_table(outlook.model_selection, "model_selection", "table model_selection")
+    run_tables = {table: getattr(outlook, table) for table in FORECAST_TABLES}
+    for table, frame in run_tables.items():
+        validate_table(frame, table, f"table {table}")
     checks = forecast_checks(outlook.forecasts, features["demographic_drivers"], until_year)
     validate_table(checks, "forecast_checks", "forecast coverage and bounds")
 
-    findings = None
-    published = {
-        "forecasts": publish(outlook.forecasts, "forecasts"),
-        "backtest_metrics": publish(outlook.backtest_metrics, "backtest_metrics"),
-        "model_selection": publish(outlook.model_selection, "model_selection"),
-    }
+    findings, scores = None, None
+    published = {table: publish(frame, table) for table, frame in run_tables.items()}
     if as_of is None:
+        scores = score_replays(outlook.observed)
+        validate_table(scores, "replay_scores", "table replay_scores")
+        published["replay_scores"] = publish(scores, "replay_scores")
         published["country_year_panel"] = publish(panel, "country_year_panel")
         for table in {**TALENT_SUITES, **INTAKE_SUITES}:
             published[table] = publish(features[table], table)
         findings = publish_findings_report(features)
     publish_headline_table(outlook.forecasts)
-    publish_backtest_report(
-        outlook.model_selection, outlook.backtest_metrics, vintage, outlook.failures
-    )
+    publish_backtest_report(outlook, vintage, replays=scores)
     publish_outlook(
         outlook.forecasts,
         outlook.observed,

@@ -206,8 +206,9 @@ class ETS(_StatsForecastModel):
         # NaN where a component is absent (stored as null).
         error, trend, _, damped = fitted["components"]
         alpha, beta, _, phi = (_number(value) for value in fitted["par"][:4])
+        # A constant series gets statsforecast's fallback fit, which names no method.
         return {
-            "method": fitted["method"],
+            "method": fitted.get("method", f"ETS({error},{trend},N)"),
             "error": error,
             "trend": trend,
             "damped": damped != "N",

@@ -1,14 +1,17 @@
-"""Forecast talent pools and China's intake to 2050: the model zoo, rolling-origin
-backtests, selection per target family, and pools under the WPP variants and policy levers.
+"""Forecast talent pools and China's intake to 2050: the jobs, the model zoo and the tasks.
 
 Every target is a RATE forecast in a bounded space (``tasks.features.scenarios``) and
-multiplied by WPP cohorts. The plain functions here shape a target into the models' long
-history (:func:`forecast_job`), build each model of the zoo for that target
-(:func:`model_factories`), backtest one model (:func:`backtest_one`), fit it on all the
-data and forecast every variant (:func:`forecast_one`), score and choose
-(:func:`score_family`) and write the published rows (:func:`forecast_rows`). The Prefect
-tasks at the bottom wrap them one step each; ``flows/forecasting.py`` runs one task per
-target and model (never one per series) through the flow's task runner.
+multiplied by its denominator: a WPP cohort, or a forecast world total for China's
+shares. The plain functions here shape a target into the models' long history
+(:func:`forecast_job`, bounds from evidence included), build each model of the zoo for
+it (:func:`model_factories`), backtest one model at horizons 1-12 (:func:`backtest_one`),
+fit it on all the data and forecast every variant (:func:`forecast_one`), score and
+choose per family (:func:`score_family`: the short-horizon choice, the long-horizon
+choice, and the handover between them) and write the published rows
+(:func:`forecast_rows`). Evaluation itself lives in ``talentflow.models`` (origins,
+metrics, selection, calibration, combine). The Prefect tasks at the bottom wrap one
+step each; ``flows/forecasting.py`` runs one task per target and model (never one per
+series) through the flow's task runner.
 """
 
 from __future__ import annotations
@@ -21,80 +24,99 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from talentflow.core.facts import COVERAGE_GOAL, MASE_GOAL, MODEL_NAMES
+from talentflow.core.facts import (
+    BASELINE_MODEL,
+    COVERAGE_GOAL,
+    DEFAULT_MODELS,
+    HANDOVER_MODEL,
+    INTERVAL_LEVELS,
+    LONG_COVERAGE_GOAL,
+    LONG_HORIZONS,
+    MASE_GOAL,
+    SHORT_HORIZONS,
+)
 from talentflow.core.settings import get_settings
 from talentflow.core.storage import atomic_write_bytes, model_artefacts_dir
 from talentflow.core.tables import FORECASTS_SCHEMA
-from talentflow.models.backtest import (
-    Backtest,
-    backtest_metrics,
-    interval_calibration,
-    naive_scale,
-    rolling_origin_forecasts,
-    select_model,
-    summary_by_model,
-)
 from talentflow.models.base import Forecaster
 from talentflow.models.baselines import Drift, Naive
+from talentflow.models.calibration import calibration_factors, held_out_coverage, widened
+from talentflow.models.combine import handover
+from talentflow.models.converge import Converging
 from talentflow.models.ensemble import Ensemble
 from talentflow.models.global_model import GlobalForecaster
+from talentflow.models.metrics import backtest_metrics, summary_by_model
+from talentflow.models.origins import (
+    Backtest,
+    default_origins,
+    naive_scale,
+    rolling_origin_forecasts,
+)
 from talentflow.models.prophet_model import ProphetForecaster
+from talentflow.models.selection import select_model
 from talentflow.models.statsforecast_models import ETS, Theta
 from talentflow.models.transforms import Transformed
 from talentflow.tasks.features.demography import ESTIMATES_VARIANT, VARIANTS
 from talentflow.tasks.features.scenarios import (
-    CHINA_INBOUND_STUDENTS,
     CHINA_INTAKE_FAMILY,
-    CHINA_RESEARCHER_INFLOWS,
     DEFAULT_LEVERS,
     RATE_TARGETS,
     PolicyLevers,
     RateTarget,
     apply_levers,
-    china_inbound_student_rates,
-    china_researcher_inflow_rates,
-    cohorts,
-    country_rate_series,
-    group_cohorts,
-    income_group_members,
+    evidence_caps,
     scenario_pools,
-    world_excluding_china_members,
+    target_inputs,
 )
 
-LEVELS = (80, 95)
-HORIZONS = range(1, 6)
+LEVELS = INTERVAL_LEVELS
+#: Every horizon the backtest scores: the short band and the long one people quote.
+HORIZONS = range(1, LONG_HORIZONS[1] + 1)
+SHORT = range(SHORT_HORIZONS[0], SHORT_HORIZONS[1] + 1)
+LONG = range(LONG_HORIZONS[0], LONG_HORIZONS[1] + 1)
 N_ORIGINS = 5
 #: The known driver every exog-reading model gets: the yearly growth of the target's own
-#: cohort (e.g. the 20-24 population for enrolment), from WPP, per variant.
+#: cohort (e.g. the 18-22 population for enrolment), from WPP, per variant.
 DRIVER = "cohort_growth"
 #: Prophet's simulated futures per forecast: 300 keep the 95 % bounds' sampling error
-#: small beside their width and make a backtest of hundreds of series affordable.
+#: small beside their width.
 PROPHET_SAMPLES = 300
 #: A series silent for longer than this before the vintage is not forecast: a country
 #: that stopped reporting in the 1980s would otherwise get a "forecast" of the 1990s.
 MAX_SILENT_YEARS = 10
-#: China's intake targets are forecast per origin group and placed on the host.
-HOST = "CHN"
+
+
+class NotForecastable(ValueError):
+    """A target without enough history at the run's vintage: skipped and reported."""
 
 
 @dataclass(frozen=True)
 class ForecastJob:
     """One target's inputs: the rate history (``series_id, year, y``, already cut at the
-    run's vintage and to series with enough years) and its cohorts under every variant
-    (``series_id, variant, year, cohort``) from the first history year to the horizon."""
+    run's vintage and to series with enough years), its denominators under every variant
+    (``series_id, variant, year, cohort``; for a share target only the history years
+    until the denominator target is forecast, see :meth:`with_denominators`) and each
+    series' evidence-based cap (``tasks.features.scenarios.evidence_caps``)."""
 
     target: RateTarget
     history: pl.DataFrame
     cohorts: pl.DataFrame
+    caps: pl.DataFrame
 
     @property
-    def space(self) -> str:
-        """Counts per cohort are forecast in log1p space (zeros possible, no upper
-        bound that binds); talent-pool rates in logit space below their cap."""
-        return "log1p" if self.target.family == CHINA_INTAKE_FAMILY else "logit"
+    def cap_by_series(self) -> dict[str, float]:
+        return dict(self.caps.select("series_id", "cap").iter_rows())
 
-    def exog(self, variant: str = ESTIMATES_VARIANT) -> pl.DataFrame:
+    @property
+    def drivers(self) -> list[str]:
+        """WPP targets give models their cohort's growth; a share's denominator is a
+        forecast, not a known driver."""
+        return [] if self.target.is_share else [DRIVER]
+
+    def exog(self, variant: str = ESTIMATES_VARIANT) -> pl.DataFrame | None:
         """The driver frame of one WPP variant (``series_id, year, cohort_growth``)."""
+        if not self.drivers:
+            return None
         return (
             self.cohorts.filter(pl.col("variant") == variant)
             .sort("series_id", "year")
@@ -106,6 +128,10 @@ class ForecastJob:
                 .alias(DRIVER),
             )
         )
+
+    def with_denominators(self, cohorts: pl.DataFrame) -> ForecastJob:
+        """The same job with its denominators extended to the horizon."""
+        return ForecastJob(self.target, self.history, cohorts, self.caps)
 
 
 def forecast_job(
@@ -119,10 +145,12 @@ def forecast_job(
 ) -> ForecastJob:
     """``rates`` (``series_id, year, y``) cut at ``vintage``, keeping series with at
     least ``min_observed_years`` observed years and an observation in the last
-    ``max_silent_years`` before ``vintage``, with ``cohorts`` of the kept series."""
+    ``max_silent_years`` before ``vintage``, with the kept series' denominators and the
+    caps the evidence up to ``vintage`` gives. Raises :class:`NotForecastable` when no
+    series qualifies."""
+    cut = rates.filter(pl.col("year") <= vintage)
     history = (
-        rates.filter(pl.col("year") <= vintage)
-        .filter(
+        cut.filter(
             (pl.len().over("series_id") >= min_observed_years)
             & (pl.col("year").max().over("series_id") >= vintage - max_silent_years)
         )
@@ -130,32 +158,38 @@ def forecast_job(
         .sort("series_id", "year")
     )
     if history.is_empty():
-        raise ValueError(
-            f"{target.name}: no series has {min_observed_years} observed years up to {vintage}"
+        longest = cut.group_by("series_id").len()["len"].max() if cut.height else 0
+        raise NotForecastable(
+            f"{target.name}: no series has {min_observed_years} observed years up to "
+            f"{vintage} (the longest has {longest or 0})"
         )
-    kept = cohorts.filter(
-        pl.col("series_id").is_in(history["series_id"].unique().implode())
-        & (pl.col("year") >= history["year"].min() - 1)
+    kept = history["series_id"].unique().implode()
+    kept_cohorts = cohorts.filter(
+        pl.col("series_id").is_in(kept) & (pl.col("year") >= history["year"].min() - 1)
     ).with_columns(pl.col("year").cast(pl.Int32))
-    return ForecastJob(target, history, kept)
+    # The bounds see only the evidence a forecaster at the vintage had.
+    caps = evidence_caps(cut, cohorts.filter(pl.col("year") <= vintage), target).filter(
+        pl.col("series_id").is_in(kept)
+    )
+    return ForecastJob(target, history, kept_cohorts, caps)
 
 
 def model_factories(
-    job: ForecastJob, names: Sequence[str] = MODEL_NAMES
+    job: ForecastJob, names: Sequence[str] = DEFAULT_MODELS
 ) -> dict[str, Callable[[], Forecaster]]:
     """Each model of the zoo as a factory for ``job``'s target.
 
-    Every model but Prophet forecasts the transformed rate (:attr:`ForecastJob.space`),
-    so no interval crosses zero or the rate's cap. Prophet on a bounded rate uses its own
-    logistic growth with the cap and a floor of 0 (what Prophet offers for saturating
-    series); on an intake rate it forecasts in log1p space like the others. Prophet and
-    the global model read the cohort's growth under each WPP variant; the ensemble is the
-    quantile average of ETS, Theta and drift (M4's lesson: combinations of simple
-    methods are hard to beat)."""
-    space, cap = job.space, job.target.cap if job.space == "logit" else None
+    Every model forecasts the rate in logit space below each series' evidence-based cap
+    (``Transformed``), so no interval crosses zero or the cap; Prophet uses its own
+    logistic growth with the same caps. Converge, Prophet and the global model read the
+    cohort's growth under each WPP variant (WPP targets only; converge uses it only where
+    the panel's evidence supports it); the ensemble is the quantile average of ETS, Theta
+    and drift (M4's lesson: combinations of simple methods are hard to beat)."""
+    caps = job.cap_by_series
+    drivers = job.drivers
 
-    def bounded(model: Forecaster) -> Forecaster:
-        return Transformed(model, space, cap=cap)
+    def bounded(model: Forecaster, name: str | None = None) -> Forecaster:
+        return Transformed(model, "logit", cap=caps, name=name)
 
     builders: dict[str, Callable[[], Forecaster]] = {
         "naive": lambda: bounded(Naive()),
@@ -165,16 +199,11 @@ def model_factories(
         "ensemble": lambda: Ensemble(
             [bounded(ETS()), bounded(Theta()), bounded(Drift())], name="ensemble"
         ),
-        "prophet": (
-            (
-                lambda: ProphetForecaster(
-                    PROPHET_SAMPLES, growth="logistic", cap=cap, floor=0.0, regressors=[DRIVER]
-                )
-            )
-            if space == "logit"
-            else (lambda: bounded(ProphetForecaster(PROPHET_SAMPLES, regressors=[DRIVER])))
+        "converge": lambda: bounded(Converging(driver=drivers[0] if drivers else None)),
+        "global": lambda: bounded(GlobalForecaster(transform="none", drivers=drivers)),
+        "prophet": lambda: ProphetForecaster(
+            PROPHET_SAMPLES, growth="logistic", cap=caps, floor=0.0, regressors=drivers
         ),
-        "global": lambda: bounded(GlobalForecaster(transform="none", drivers=[DRIVER])),
     }
     unknown = sorted(set(names) - set(builders))
     if unknown:
@@ -190,11 +219,17 @@ def min_train_observations(job: ForecastJob, names: Sequence[str]) -> int:
 
 
 def backtest_origins(job: ForecastJob, names: Sequence[str]) -> list[int]:
-    from talentflow.models.backtest import default_origins
-
-    return default_origins(
-        job.history, n_origins=N_ORIGINS, min_train_observations=min_train_observations(job, names)
-    )
+    """Origins scoring every horizon 1-12 at :data:`N_ORIGINS` origins where the data
+    allow (``models.origins.default_origins``); none when the history is too short."""
+    try:
+        return default_origins(
+            job.history,
+            n_origins=N_ORIGINS,
+            min_train_observations=min_train_observations(job, names),
+            horizons=HORIZONS,
+        )
+    except ValueError:
+        return []
 
 
 def backtest_one(job: ForecastJob, name: str, origins: Sequence[int], min_train: int) -> Backtest:
@@ -212,15 +247,18 @@ def backtest_one(job: ForecastJob, name: str, origins: Sequence[int], min_train:
 
 def in_pool_units(job: ForecastJob, forecasts: pl.DataFrame) -> pl.DataFrame:
     """Backtest forecasts of the rate turned into the published quantity: actual, mean and
-    bounds × the Medium cohort of the year / ``per``, with MASE's scale recomputed on the
-    pool's own history before each origin. (The cohort of a past year is WPP 2024's
-    estimate, which a forecaster at that origin did not have: the documented exception.)"""
+    bounds × the Medium denominator of the year / ``per``, with MASE's scale recomputed
+    on the pool's own history before each origin. (The denominator of a past year is
+    WPP 2024's estimate, or the world total observed that year, which a forecaster at
+    that origin did not have: the documented exception.)"""
     medium = job.cohorts.filter(pl.col("variant") == ESTIMATES_VARIANT).select(
         "series_id", "year", (pl.col("cohort") / job.target.per).alias("_cohort")
     )
     pool_history = job.history.join(medium, on=["series_id", "year"], how="inner").select(
         "series_id", "year", (pl.col("y") * pl.col("_cohort")).alias("y")
     )
+    if forecasts.is_empty():
+        return forecasts
     scales = pl.concat(
         [
             naive_scale(pool_history.filter(pl.col("year") <= origin)).with_columns(
@@ -240,16 +278,20 @@ def in_pool_units(job: ForecastJob, forecasts: pl.DataFrame) -> pl.DataFrame:
 
 
 def observed_pools(job: ForecastJob) -> pl.DataFrame:
-    """The history a target's forecasts continue, in pool units (rate × the Medium cohort
-    / ``per``): ``target, country_iso3, origin_group, year, value``, for the outlook."""
-    intake = job.target.family == CHINA_INTAKE_FAMILY
+    """The history a target's published forecasts continue, in pool units (rate × the
+    Medium denominator / ``per``): ``target, country_iso3, origin_group, year, value``."""
+    target = job.target
     medium = job.cohorts.filter(pl.col("variant") == ESTIMATES_VARIANT)
-    return job.history.join(medium, on=["series_id", "year"], how="inner").select(
-        pl.lit(job.target.name).alias("target"),
-        (pl.lit(HOST) if intake else pl.col("series_id")).alias("country_iso3"),
-        (pl.col("series_id") if intake else pl.lit(None, dtype=pl.String)).alias("origin_group"),
-        "year",
-        (pl.col("y") * pl.col("cohort") / job.target.per).alias("value"),
+    return (
+        job.history.join(medium, on=["series_id", "year"], how="inner")
+        .filter(target.published(pl.col("series_id")))
+        .select(
+            pl.lit(target.name).alias("target"),
+            target.place(pl.col("series_id")).alias("country_iso3"),
+            target.origin_group(pl.col("series_id")).alias("origin_group"),
+            "year",
+            (pl.col("y") * pl.col("cohort") / target.per).alias("value"),
+        )
     )
 
 
@@ -279,214 +321,256 @@ def forecast_one(
                 pl.lit(name).alias("model"), pl.lit(variant).alias("variant")
             )
         )
-    rates = pl.concat(frames)
-    return rates, model.artefacts()
+    return pl.concat(frames), model.artefacts()
 
 
-#: Calibration only widens, and at most fourfold: a few calm origins cannot justify
-#: intervals narrower than the model's own (measured: China's inbound students, one
-#: series, narrowed on 2012-2016 and then missed the 2020-2023 drop), and an interval of
-#: zero width (factor inf) is widened by the largest factor instead.
-CALIBRATION_BOUNDS = (1.0, 4.0)
-
-
-def calibration_factors(forecasts: pl.DataFrame) -> pl.DataFrame:
-    """``model, horizon, level, factor``: how much each model's half-intervals must be
-    scaled, per horizon, for its backtest intervals to have covered their nominal share
-    (``models.backtest.interval_calibration``), within :data:`CALIBRATION_BOUNDS`."""
-    low, high = CALIBRATION_BOUNDS
-    return interval_calibration(forecasts, LEVELS).select(
-        "model",
-        "horizon",
-        "level",
-        pl.col("factor").fill_nan(high).clip(low, high).alias("factor"),
-    )
-
-
-def widened(frame: pl.DataFrame, factors: pl.DataFrame, point: str) -> pl.DataFrame:
-    """``frame``'s intervals scaled around ``point`` by the factor of its model and
-    ``horizon`` (years beyond the backtested ones take the longest horizon's factor;
-    a model without factors keeps its intervals)."""
-    longest = int(factors["horizon"].max()) if factors.height else 1
-    wide = factors.pivot(on="level", index=["model", "horizon"], values="factor")
-    wide = wide.rename({str(level): f"_f{level}" for level in LEVELS})
-    keyed = frame.with_columns(
-        pl.col("horizon").clip(1, longest).cast(pl.Int32).alias("_horizon")
-    ).join(wide.rename({"horizon": "_horizon"}), on=["model", "_horizon"], how="left")
-    centre = pl.col(point)
-    return keyed.with_columns(
-        *[
-            expression
-            for level in LEVELS
-            for expression in (
-                (
-                    centre - pl.col(f"_f{level}").fill_null(1.0) * (centre - pl.col(f"lo{level}"))
-                ).alias(f"lo{level}"),
-                (
-                    centre + pl.col(f"_f{level}").fill_null(1.0) * (pl.col(f"hi{level}") - centre)
-                ).alias(f"hi{level}"),
-            )
-        ]
-    ).drop("_horizon", *[f"_f{level}" for level in LEVELS])
-
-
-def held_out_coverage(forecasts: pl.DataFrame) -> pl.DataFrame:
-    """``model, calibrated_coverage80, calibrated_coverage95``: the coverage of
-    calibrated intervals measured honestly — factors estimated on the earlier half of the
-    origins, coverage counted on the later half, which the factors never saw."""
-    origins = sorted(forecasts["origin"].unique().to_list())
-    split = origins[(len(origins) + 1) // 2 - 1]
-    early = forecasts.filter(pl.col("origin") <= split)
-    late = widened(forecasts.filter(pl.col("origin") > split), calibration_factors(early), "mean")
-    return late.group_by("model").agg(
-        *[
-            (
-                (pl.col("actual") >= pl.col(f"lo{level}"))
-                & (pl.col("actual") <= pl.col(f"hi{level}"))
-            )
-            .mean()
-            .alias(f"calibrated_coverage{level}")
-            for level in LEVELS
-        ]
-    )
-
-
-def in_goal(coverage80: float) -> bool:
-    """Whether an 80 % interval's coverage is inside :data:`COVERAGE_GOAL`."""
-    low, high = COVERAGE_GOAL
-    return low <= coverage80 <= high
+# -- scoring and choosing ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class FamilyScores:
     metrics: pl.DataFrame  # backtest_metrics columns per target, model and horizon
     selection: pl.DataFrame  # model_selection columns, one row per target
-    family_choice: str
+    short_model: str  # the best at horizons 1-5
+    long_model: str  # the best at horizons 6-12 (the short one when nothing was scored there)
     factors: dict[str, pl.DataFrame]  # target -> calibration factors of every model
+
+    @property
+    def family_choice(self) -> str:
+        """The published model: the short and long choice, or the handover between them."""
+        return self.short_model if self.short_model == self.long_model else HANDOVER_MODEL
+
+
+def _values() -> list[str]:
+    return ["mean", *[f"{side}{level}" for level in LEVELS for side in ("lo", "hi")]]
+
+
+def with_handover(forecasts: pl.DataFrame, short: str, long: str) -> pl.DataFrame:
+    """Backtest ``forecasts`` plus the handover's rows when the two choices differ."""
+    if short == long:
+        return forecasts
+    return pl.concat(
+        [forecasts, handover(forecasts, short, long, _values())], how="vertical_relaxed"
+    )
 
 
 def score_family(family: str, backtests: dict[str, pl.DataFrame]) -> FamilyScores:
     """Score every target of ``family`` (target → its backtest forecasts in pool units,
-    every model) and choose ONE model for the family from the pooled scores; then say,
-    per target, how that model did against naive and the interval goals."""
-    per_target = pl.concat(
-        [
-            backtest_metrics(forecasts).with_columns(pl.lit(target).alias("target"))
-            for target, forecasts in backtests.items()
-        ]
-    )
+    every model), choose the family's model at horizons 1-5 and at 6-12 from the pooled
+    scores (``models.selection.select_model``), and, where they differ, hand the first
+    over to the second (``models.combine.handover``); then say, per target, how the
+    published model did against naive and drift in each band and the interval goals."""
     pooled = backtest_metrics(pl.concat(list(backtests.values())))
-    choice = select_model(pooled)
-    chosen = choice["selected_model"].item()
-    rows, factors = [], {}
-    for target, forecasts in backtests.items():
+    short_choice = select_model(pooled, horizons=SHORT).row(0, named=True)
+    short, short_reason = short_choice["selected_model"], short_choice["reason"]
+    long_scored = pooled.filter(pl.col("horizon").is_in(list(LONG)))
+    long = (
+        select_model(long_scored, horizons=LONG)["selected_model"].item()
+        if long_scored.height and BASELINE_MODEL in long_scored["model"].to_list()
+        else short
+    )
+    chosen = short if short == long else HANDOVER_MODEL
+    rows, factors, metrics = [], {}, []
+    for target, raw in backtests.items():
+        forecasts = with_handover(raw, short, long)
+        target_metrics = backtest_metrics(forecasts).with_columns(pl.lit(target).alias("target"))
+        metrics.append(target_metrics)
         factors[target] = calibration_factors(forecasts)
-        summary = summary_by_model(per_target.filter(pl.col("target") == target))
-        model = summary.filter(pl.col("model") == chosen).row(0, named=True)
-        naive = summary.filter(pl.col("model") == "naive").row(0, named=True)
-        improvement = 1 - model["mase"] / naive["mase"] if naive["mase"] else None
-        held_out = held_out_coverage(forecasts.filter(pl.col("model") == chosen)).row(0, named=True)
-        coverage80 = held_out["calibrated_coverage80"]
-        meets_mase = improvement is not None and improvement >= MASE_GOAL
-        meets_coverage = coverage80 is not None and in_goal(coverage80)
         rows.append(
-            {
-                "family": family,
-                "target": target,
-                "selected_model": chosen,
-                "mase": model["mase"],
-                "naive_mase": naive["mase"],
-                "mase_improvement": improvement,
-                "coverage80": model["coverage80"],
-                "coverage95": model["coverage95"],
-                "calibrated_coverage80": coverage80,
-                "calibrated_coverage95": held_out["calibrated_coverage95"],
-                "meets_mase_goal": meets_mase,
-                "meets_coverage_goal": meets_coverage,
-                "reason": target_reason(
-                    chosen,
-                    improvement,
-                    (model["coverage80"], model["coverage95"]),
-                    (coverage80, held_out["calibrated_coverage95"]),
-                    choice["reason"].item(),
-                ),
-            }
+            target_selection(
+                family, target, chosen, short, long, forecasts, target_metrics, short_reason
+            )
         )
     return FamilyScores(
-        per_target.with_columns(pl.lit(family).alias("family")),
+        pl.concat(metrics).with_columns(pl.lit(family).alias("family")),
         pl.DataFrame(rows),
-        chosen,
+        short,
+        long,
         factors,
     )
 
 
+def _band(metrics: pl.DataFrame, model: str, horizons: range) -> dict:
+    summary = summary_by_model(metrics, horizons)
+    row = summary.filter(pl.col("model") == model)
+    return row.row(0, named=True) if row.height else {}
+
+
+def target_selection(
+    family: str,
+    target: str,
+    chosen: str,
+    short: str,
+    long: str,
+    forecasts: pl.DataFrame,
+    metrics: pl.DataFrame,
+    family_reason: str,
+) -> dict:
+    """One ``model_selection`` row: the published model's scores in both bands against
+    naive and drift, its calibrated coverage on held-out origins per band, whether it
+    meets each goal, and why, in words."""
+    model, naive, drift = (
+        {
+            band: _band(metrics, name, horizons)
+            for band, horizons in (("short", SHORT), ("long", LONG))
+        }
+        for name in (chosen, BASELINE_MODEL, "drift")
+    )
+
+    def mase(scores: dict, band: str) -> float | None:
+        return scores[band].get("mase")
+
+    improvement = (
+        1 - mase(model, "short") / mase(naive, "short")
+        if mase(model, "short") is not None and mase(naive, "short")
+        else None
+    )
+    held_out = {
+        (row["band"], level): row[f"calibrated_coverage{level}"]
+        for row in held_out_coverage(
+            forecasts.filter(pl.col("model") == chosen), {"short": SHORT, "long": LONG}
+        ).iter_rows(named=True)
+        for level in LEVELS
+    }
+    coverage80 = held_out.get(("short", 80))
+    long_coverage80 = held_out.get(("long", 80))
+    long_mase = mase(model, "long")
+    beats_long = (
+        long_mase is not None
+        and mase(naive, "long") is not None
+        and mase(drift, "long") is not None
+        and long_mase < mase(naive, "long")
+        and long_mase < mase(drift, "long")
+    )
+    meets_mase = improvement is not None and improvement >= MASE_GOAL
+    low, high = COVERAGE_GOAL
+    meets_coverage = coverage80 is not None and low <= coverage80 <= high
+    long_low, long_high = LONG_COVERAGE_GOAL
+    meets_long_coverage = long_coverage80 is not None and long_low <= long_coverage80 <= long_high
+    return {
+        "family": family,
+        "target": target,
+        "selected_model": chosen,
+        "short_model": short,
+        "long_model": long,
+        "mase": mase(model, "short"),
+        "naive_mase": mase(naive, "short"),
+        "mase_improvement": improvement,
+        "coverage80": model["short"].get("coverage80"),
+        "coverage95": model["short"].get("coverage95"),
+        "calibrated_coverage80": coverage80,
+        "calibrated_coverage95": held_out.get(("short", 95)),
+        "meets_mase_goal": meets_mase,
+        "meets_coverage_goal": meets_coverage,
+        "long_mase": long_mase,
+        "long_naive_mase": mase(naive, "long"),
+        "long_drift_mase": mase(drift, "long"),
+        "long_calibrated_coverage80": long_coverage80,
+        "long_calibrated_coverage95": held_out.get(("long", 95)),
+        "beats_naive_and_drift_long": beats_long,
+        "meets_long_coverage_goal": meets_long_coverage,
+        "reason": target_reason(
+            chosen,
+            short,
+            long,
+            improvement,
+            (model["short"].get("coverage80"), model["short"].get("coverage95")),
+            (coverage80, held_out.get(("short", 95))),
+            (long_mase, mase(naive, "long"), mase(drift, "long"), long_coverage80),
+            family_reason,
+        ),
+    }
+
+
 def target_reason(
     chosen: str,
+    short: str,
+    long: str,
     improvement: float | None,
     raw: tuple[float | None, float | None],
     calibrated: tuple[float | None, float | None],
+    long_scores: tuple[float | None, float | None, float | None, float | None],
     family_reason: str,
 ) -> str:
     """Why a target publishes ``chosen``, and which goal it misses and why. ``raw`` are
-    the model's own 80 %/95 % coverages in the backtest; ``calibrated`` those of the
-    published (calibrated) intervals on held-out origins."""
+    the model's own 80 %/95 % coverages at 1-5 years; ``calibrated`` those of the
+    published (calibrated) intervals on held-out origins; ``long_scores`` its MASE at
+    6-12 years, naive's, drift's, and its held-out 80 % coverage there."""
     parts = []
+    if chosen == HANDOVER_MODEL:
+        parts.append(
+            f"{short} for the first years (best at 1-5), handed over to {long} (best at "
+            "6-12) by a linear blend"
+        )
     if improvement is None:
         parts.append("naive's MASE is 0 here: no improvement measurable, MASE goal missed")
     elif improvement >= MASE_GOAL:
-        parts.append(f"MASE goal met: {improvement:.0%} better than naive")
+        parts.append(f"MASE goal met: {improvement:.0%} better than naive at 1-5 years")
     elif improvement >= 0:
         parts.append(
-            f"MASE goal missed: only {improvement:.0%} better than naive (goal "
-            f"{MASE_GOAL:.0%}): over "
-            "1-5 years these series move much like random walks, so little beats the last value"
+            f"MASE goal missed: only {improvement:.0%} better than naive at 1-5 years (goal "
+            f"{MASE_GOAL:.0%}): over 1-5 years these series move much like random walks"
         )
     else:
         parts.append(
-            f"MASE goal missed: {-improvement:.0%} worse than naive on this target (the "
-            "family's pooled choice does not win on every target)"
+            f"MASE goal missed: {-improvement:.0%} worse than naive at 1-5 years on this "
+            "target (the family's pooled choice does not win on every target)"
         )
     (raw80, raw95), (cal80, cal95) = raw, calibrated
-    own = f"the model's own 80 % interval covered {raw80:.0%} (95 %: {raw95:.0%})"
+    own = f"the model's own 80 % interval covered {_share(raw80)} (95 %: {_share(raw95)})"
     if cal80 is None:
         parts.append(f"{own}; calibrated coverage not measurable (too few origins)")
     elif cal80 < COVERAGE_GOAL[0]:
         parts.append(
             f"coverage goal missed: {own}; calibrated on earlier origins, it covered "
-            f"{cal80:.0%} of later ones (95 %: {cal95:.0%}): errors grew faster than in "
+            f"{cal80:.0%} of later ones (95 %: {_share(cal95)}): errors grew faster than in "
             "the origins the factors were estimated on (breaks, revisions, few origins)"
         )
     elif cal80 > COVERAGE_GOAL[1]:
         parts.append(
             f"coverage goal missed, intervals too wide: {own}; calibrated, {cal80:.0%} of "
-            f"later origins (95 %: {cal95:.0%})"
+            f"later origins (95 %: {_share(cal95)})"
         )
     else:
         parts.append(
             f"coverage goal met: {own}; calibrated on earlier origins, it covered "
-            f"{cal80:.0%} of later ones (95 %: {cal95:.0%})"
+            f"{cal80:.0%} of later ones (95 %: {_share(cal95)})"
         )
-    return f"{'; '.join(parts)}. Family choice: {family_reason}"
+    long_mase, naive_long, drift_long, long80 = long_scores
+    if long_mase is None or naive_long is None or drift_long is None:
+        parts.append("6-12 years not scored: the history is too short for origins that far back")
+    else:
+        verdict = (
+            "beats naive and drift"
+            if long_mase < naive_long and long_mase < drift_long
+            else "does not beat both naive and drift"
+        )
+        parts.append(
+            f"at 6-12 years it {verdict} (MASE {long_mase:.2f}; naive {naive_long:.2f}, "
+            f"drift {drift_long:.2f}); its 80 % interval covered {_share(long80)} there "
+            f"(goal {LONG_COVERAGE_GOAL[0]:.0%}-{LONG_COVERAGE_GOAL[1]:.0%})"
+        )
+    return f"{'; '.join(parts)}. Short-horizon choice: {family_reason}"
 
 
-def forecast_rows(
-    job: ForecastJob,
-    rates: pl.DataFrame,
-    *,
-    selected_model: str | None,
-    run_id: str,
-    vintage: int,
-    created_at: datetime,
-    factors: pl.DataFrame | None = None,
-    levers: Sequence[PolicyLevers] = DEFAULT_LEVERS,
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+# -- the published rows ----------------------------------------------------------------------
+
+
+def forecast_pools(
+    job: ForecastJob, rates: pl.DataFrame, factors: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """The published ``forecasts`` rows of one target: every model's rate forecast ×
-    each variant's cohort (and, for China's intake, each policy lever), its intervals
-    calibrated by ``factors`` (:func:`calibration_factors`) where given, marked
-    ``is_selected`` for the family's chosen model, in :data:`FORECASTS_SCHEMA`."""
+    """Every model's rate forecast × each variant's denominator / ``per`` (``series_id,
+    year, model, variant, scenario, mean, lo80 … hi95``), its intervals calibrated by
+    ``factors`` where given, widened by the denominator's own uncertainty for a share
+    of a forecast total (:func:`with_denominator_uncertainty`), and stopped at what each
+    series' cap allows. The point forecast is never clipped: the plausibility rules judge
+    it."""
     pools = scenario_pools(rates, job.cohorts, job.target)
     if factors is not None:
-        # Each model's intervals, scaled by what its backtest says they needed.
         last = job.history.group_by("series_id").agg(pl.col("year").max().alias("_last"))
         pools = widened(
             pools.join(last, on="series_id").with_columns(
@@ -495,45 +579,111 @@ def forecast_rows(
             factors,
             "mean",
         ).drop("_last", "horizon")
-        # Widening happens in pool units, so a bound could pass what the rate's cap
-        # allows (e.g. more students than twice the 20-24 cohort): it stops there.
-        ceiling = job.cohorts.select(
-            "series_id",
-            "variant",
-            "year",
-            (pl.col("cohort") * job.target.cap / job.target.per).alias("_ceiling"),
-        )
-        pools = (
-            pools.join(ceiling, on=["series_id", "variant", "year"], how="left")
-            .with_columns(
-                pl.col(c).clip(upper_bound=pl.col("_ceiling"))
-                for c in ("mean", "lo80", "hi80", "lo95", "hi95")
-            )
-            .drop("_ceiling")
-        )
-    if job.target.family == CHINA_INTAKE_FAMILY:
-        pools = apply_levers(pools, levers)
-    intake = job.target.family == CHINA_INTAKE_FAMILY
-    lo80, hi80, lo95, hi95 = (
-        pl.col(c).clip(lower_bound=0.0) for c in ("lo80", "hi80", "lo95", "hi95")
+    if job.target.is_share:
+        pools = with_denominator_uncertainty(pools, job.cohorts)
+    ceiling = job.cohorts.join(job.caps.select("series_id", "cap"), on="series_id").select(
+        "series_id",
+        "variant",
+        "year",
+        (pl.col("cohort") * pl.col("cap") / job.target.per).alias("_ceiling"),
     )
+    return (
+        pools.join(ceiling, on=["series_id", "variant", "year"], how="left")
+        .with_columns(pl.col(c).clip(upper_bound=pl.col("_ceiling")) for c in _bounds())
+        .drop("_ceiling")
+    )
+
+
+def with_denominator_uncertainty(pools: pl.DataFrame, denominators: pl.DataFrame) -> pl.DataFrame:
+    """A share's pool intervals widened by its forecast denominator's: the two relative
+    half-widths (in logs, per level and side) are added in quadrature, as for a product
+    of two independent uncertain factors. History years, whose denominator is observed,
+    carry no ``cohort_lo…`` columns and keep their intervals."""
+    extra = [c for c in denominators.columns if c.startswith("cohort_")]
+    if not extra:
+        return pools
+    joined = pools.join(
+        denominators.select("series_id", "variant", "year", "cohort", *extra),
+        on=["series_id", "variant", "year"],
+        how="left",
+    )
+    widened_bounds = []
+    for level in LEVELS:
+        for side, sign in (("lo", -1.0), ("hi", 1.0)):
+            own = (pl.col(f"{side}{level}") / pl.col("mean")).log().abs()
+            theirs = (pl.col(f"cohort_{side}{level}") / pl.col("cohort")).log().abs()
+            combined = (own.pow(2) + theirs.pow(2)).sqrt()
+            widened_bounds.append(
+                pl.when(pl.col(f"cohort_{side}{level}").is_not_null() & (pl.col("mean") > 0))
+                .then(pl.col("mean") * (sign * combined).exp())
+                .otherwise(pl.col(f"{side}{level}"))
+                .alias(f"{side}{level}")
+            )
+    return joined.with_columns(widened_bounds).drop("cohort", *extra)
+
+
+def _bounds() -> list[str]:
+    return [f"{side}{level}" for level in LEVELS for side in ("lo", "hi")]
+
+
+def handover_rates(rates: pl.DataFrame, job: ForecastJob, short: str, long: str) -> pl.DataFrame:
+    """The handover's rate forecasts from its two members' (``rates`` of every model)."""
+    last = job.history.group_by("series_id").agg(pl.col("year").max().alias("_last"))
+    members = rates.filter(pl.col("model").is_in([short, long])).join(last, on="series_id")
+    keyed = members.with_columns((pl.col("year") - pl.col("_last")).alias("horizon")).drop("_last")
+    return handover(keyed, short, long, _values()).drop("horizon")
+
+
+def forecast_rows(
+    job: ForecastJob,
+    pools: pl.DataFrame,
+    *,
+    selected: pl.DataFrame,
+    run_id: str,
+    vintage: int,
+    created_at: datetime,
+    levers: Sequence[PolicyLevers] = DEFAULT_LEVERS,
+) -> pl.DataFrame:
+    """The published ``forecasts`` rows of one target in :data:`FORECASTS_SCHEMA`: the
+    published series' pools (``forecast_pools``), for China's intake each policy lever
+    too, marked ``is_selected`` where ``selected`` (``series_id, model, last_year``: the
+    model published as selected per series, up to the last year it is informative)
+    says so."""
+    target = job.target
+    published = pools.filter(target.published(pl.col("series_id")))
+    place = target.place(pl.col("series_id"))
+    keyed_selected = selected
+    if target.family == CHINA_INTAKE_FAMILY:
+        # Levers act per origin group: key the rows by group, the place is the host.
+        as_group = target.origin_group(pl.col("series_id")).alias("series_id")
+        published = apply_levers(published.with_columns(as_group), levers)
+        keyed_selected = selected.with_columns(as_group)
+        place = pl.lit(target.host)
+        origin = pl.col("series_id")
+    else:
+        origin = target.origin_group(pl.col("series_id"))
+    lo80, hi80, lo95, hi95 = (pl.col(c).clip(lower_bound=0.0) for c in _bounds())
     point = pl.col("mean").clip(lower_bound=0.0)
     # A sampled interval (Prophet) can miss its own point, or the wider the narrower, by
     # a hair: each bound is widened to keep lo95 <= lo80 <= yhat <= hi80 <= hi95.
     lower80, upper80 = pl.min_horizontal(lo80, point), pl.max_horizontal(hi80, point)
+    is_selected = pl.col("_last_year").is_not_null() & (pl.col("year") <= pl.col("_last_year"))
     return (
-        pools.select(
+        published.join(
+            keyed_selected.select("series_id", "model", pl.col("last_year").alias("_last_year")),
+            on=["series_id", "model"],
+            how="left",
+        )
+        .select(
             pl.lit(run_id).alias("run_id"),
             pl.lit(vintage, dtype=pl.Int32).alias("vintage"),
-            pl.lit(job.target.name).alias("target"),
-            (pl.lit(HOST) if intake else pl.col("series_id")).alias("country_iso3"),
-            (pl.col("series_id") if intake else pl.lit(None, dtype=pl.String)).alias(
-                "origin_group"
-            ),
+            pl.lit(target.name).alias("target"),
+            place.alias("country_iso3"),
+            origin.alias("origin_group"),
             pl.col("year").cast(pl.Int32),
             "scenario",
             "model",
-            (pl.col("model") == (selected_model or "")).alias("is_selected"),
+            is_selected.fill_null(False).alias("is_selected"),
             point.alias("yhat"),
             lower80.alias("lo80"),
             upper80.alias("hi80"),
@@ -608,34 +758,6 @@ def fit_and_forecast(job: ForecastJob, name: str, until_year: int, run_id: str) 
     return rates
 
 
-def rates_and_cohorts(
-    target: RateTarget, features: dict[str, pl.DataFrame], country_list: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A target's rate history and its cohorts under every variant, from the pipeline's
-    feature tables (``talent_pool_metrics``, ``demographic_drivers``,
-    ``china_inflow_shares_by_income``, ``china_inbound_students``) and the World Bank
-    country list (income groups)."""
-    drivers = features["demographic_drivers"]
-    if target.name == CHINA_RESEARCHER_INFLOWS.name:
-        members = income_group_members(country_list)
-        return (
-            china_researcher_inflow_rates(
-                features["china_inflow_shares_by_income"], country_list, drivers
-            ),
-            group_cohorts(drivers, members, target),
-        )
-    if target.name == CHINA_INBOUND_STUDENTS.name:
-        members = world_excluding_china_members(drivers)
-        return (
-            china_inbound_student_rates(features["china_inbound_students"], drivers),
-            group_cohorts(drivers, members, target),
-        )
-    return (
-        country_rate_series(features["talent_pool_metrics"], drivers, target),
-        cohorts(drivers, target),
-    )
-
-
 @task(name="forecast-jobs", cache_policy=NO_CACHE)
 def build_forecast_jobs(
     features: dict[str, pl.DataFrame],
@@ -643,19 +765,27 @@ def build_forecast_jobs(
     targets: list[str],
     vintage: int | None,
     min_observed_years: int,
-) -> list[ForecastJob]:
-    """One job per target, every history cut at ``vintage`` (None: all data)."""
-    jobs = []
+) -> tuple[list[ForecastJob], list[str]]:
+    """One job per target, every history cut at ``vintage`` (None: all data), and, for
+    the targets without enough history at that vintage, why they are skipped. A share
+    target whose denominator target is skipped is skipped too."""
+    jobs, skipped = [], []
     for name in targets:
         target = RATE_TARGETS[name]
-        rates, target_cohorts = rates_and_cohorts(target, features, country_list)
-        jobs.append(
-            forecast_job(
-                target,
-                rates,
-                target_cohorts,
-                vintage=vintage if vintage is not None else int(rates["year"].max()),
-                min_observed_years=min_observed_years,
+        if target.denominator and target.denominator not in {job.target.name for job in jobs}:
+            skipped.append(f"{name}: its denominator {target.denominator} is not forecast")
+            continue
+        rates, denominators = target_inputs(target, features, country_list)
+        try:
+            jobs.append(
+                forecast_job(
+                    target,
+                    rates,
+                    denominators,
+                    vintage=vintage if vintage is not None else int(rates["year"].max()),
+                    min_observed_years=min_observed_years,
+                )
             )
-        )
-    return jobs
+        except NotForecastable as reason:
+            skipped.append(str(reason))
+    return jobs, skipped

@@ -9,11 +9,13 @@ from prefect.cache_policies import NO_CACHE
 
 from talentflow.tasks.features.intake import (
     chinese_us_doctorates,
+    inbound_student_shares,
     inbound_students_china,
     inflow_shares_by_income_group,
     moe_students_by_category,
     prior_ties_china,
     researcher_inflows_china,
+    researcher_move_shares,
     talent_ladder_china,
 )
 from talentflow.tasks.sources.catalog import CATALOG
@@ -52,6 +54,8 @@ INTAKE_SUITES = {
     "china_moe_students_by_category": "china_moe_students_by_category",
     "china_inflow_shares_by_income": "china_inflow_shares_by_income",
     "chinese_us_doctorates": "chinese_us_doctorates",
+    "inbound_student_shares": "inbound_student_shares",
+    "researcher_move_shares": "researcher_move_shares",
 }
 
 
@@ -70,6 +74,8 @@ def intake_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         "china_moe_students_by_category": moe_students_by_category(tidy[MOE_STUDENTS]),
         "china_inflow_shares_by_income": inflow_shares_by_income_group(inflows),
         "chinese_us_doctorates": chinese_us_doctorates(*(tidy[d] for d in NCSES_US_DOCTORATES)),
+        "inbound_student_shares": inbound_student_shares(tidy[UIS_INBOUND]),
+        "researcher_move_shares": researcher_move_shares(flows, tidy[COUNTRY_LIST]),
     }
 
 

@@ -4,8 +4,9 @@ how to query them).
 
 Two kinds of table
 ------------------
-- **Run tables** (:data:`RUN_TABLES`: ``forecasts``, ``backtest_metrics``,
-  ``model_selection``) keep every run, so that analysts can compare vintages: a publish
+- **Run tables** (:data:`RUN_TABLES`, ``talentflow.core.tables``: ``forecasts``,
+  ``backtest_metrics``, ``model_selection``, ``forecast_plausibility``,
+  ``forecast_bounds``) keep every run, so that analysts can compare vintages: a publish
   *appends* the run's rows to DuckDB and PostgreSQL. Republishing a ``run_id`` replaces
   that run's rows; it never duplicates them.
 - **Every other table** is *replaced* by each run; ``run_id`` in its rows, where it has
@@ -64,11 +65,12 @@ from sqlalchemy.pool import NullPool
 
 from talentflow.core.settings import Settings, get_settings
 from talentflow.core.storage import atomic_path, duckdb_path, published_parquet
+from talentflow.core.tables import RUN_TABLES as RUN_TABLE_SCHEMAS
 
 logger = logging.getLogger(__name__)
 
 #: Tables that keep every run's rows (appended; one run's rows replaced on republish).
-RUN_TABLES = frozenset({"forecasts", "backtest_metrics", "model_selection"})
+RUN_TABLES = frozenset(RUN_TABLE_SCHEMAS)
 
 #: A table or schema name: lowercase, starting with a letter, short enough that
 #: ``<name>_until_<14-digit timestamp>`` fits PostgreSQL's 63-character identifiers.
@@ -458,3 +460,54 @@ def publish_table(frame: pl.DataFrame, table: str, settings: Settings) -> Publis
 def publish(frame: pl.DataFrame, table: str) -> PublishedTable:
     """Prefect task around :func:`publish_table` with the settings of the environment."""
     return publish_table(frame, table, get_settings())
+
+
+# --- scores of stored replays ---------------------------------------------------------------
+
+
+def stored_replays(database: Path) -> pl.DataFrame:
+    """The published ``forecasts`` rows a replay score needs (Medium scenario; the selected
+    model and the baselines) of every stored run older than the newest vintage: the
+    ``--as-of`` replays. Empty when the store or the table does not exist yet."""
+    columns = {name: dtype for name, dtype in RUN_TABLE_SCHEMAS["forecasts"].items()}
+    if not database.exists():
+        return pl.DataFrame(schema=columns)
+    with duckdb.connect(str(database), read_only=True) as connection:
+        exists = connection.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'forecasts'"
+        ).fetchone()[0]
+        if not exists:
+            return pl.DataFrame(schema=columns)
+        frame = connection.execute(
+            f"""
+            SELECT {", ".join(quoted(c) for c in columns)} FROM forecasts
+            WHERE scenario = 'Medium'
+              AND (is_selected OR model IN ({", ".join(f"'{m}'" for m in REPLAY_BASELINES)}))
+              AND vintage < (SELECT max(vintage) FROM forecasts)
+            """
+        ).pl()
+    return frame.cast(columns)
+
+
+#: The baselines a replay's selected forecast is compared with (its own, same run).
+REPLAY_BASELINES = ("naive", "drift")
+
+
+@task(name="score-replays", cache_policy=NO_CACHE)
+def score_replays(observed: pl.DataFrame) -> pl.DataFrame:
+    """``replay_scores``: every stored replay's selected forecasts against today's
+    observations (``observed``: ``target, country_iso3, origin_group, year, value``), per
+    run, vintage, target and horizon band (``talentflow.models.metrics.replay_scores``)."""
+    from talentflow.core.facts import LONG_HORIZONS, SHORT_HORIZONS
+    from talentflow.core.tables import REPLAY_SCORES_SCHEMA
+    from talentflow.models.metrics import replay_scores
+
+    stored = stored_replays(duckdb_path(get_settings()))
+    bands = {
+        f"{SHORT_HORIZONS[0]}-{SHORT_HORIZONS[1]}": SHORT_HORIZONS,
+        f"{LONG_HORIZONS[0]}-{LONG_HORIZONS[1]}": LONG_HORIZONS,
+    }
+    if stored.is_empty():
+        return pl.DataFrame(schema=REPLAY_SCORES_SCHEMA)
+    scores = replay_scores(stored, observed, bands, baselines=REPLAY_BASELINES)
+    return scores.select(list(REPLAY_SCORES_SCHEMA)).cast(REPLAY_SCORES_SCHEMA)

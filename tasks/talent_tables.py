@@ -4,11 +4,18 @@ feature functions in ``tasks/features/`` (demography, talent pools, rankings, fi
 from __future__ import annotations
 
 import polars as pl
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from talentflow.tasks.features.demography import demographic_drivers
-from talentflow.tasks.features.talent import rankings, talent_findings, talent_pool_metrics
+from talentflow.tasks.features.talent import (
+    ATTAINMENT_METRICS,
+    TERTIARY_GER,
+    rankings,
+    talent_findings,
+    talent_pool_metrics,
+    zero_percentages,
+)
 
 RESEARCHERS_PER_MILLION = "wdi_sp_pop_scie_rd_p6"
 POPULATION_TOTAL = "wdi_sp_pop_totl"
@@ -57,4 +64,18 @@ def talent_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
 
 @task(name="talent-tables", cache_policy=NO_CACHE)
 def build_talent_tables(tidy_paths: dict[str, str]) -> dict[str, pl.DataFrame]:
-    return talent_tables({d: pl.read_parquet(p) for d, p in tidy_paths.items()})
+    tidy = {d: pl.read_parquet(p) for d, p in tidy_paths.items()}
+    zeros = zero_percentages(tidy[UIS_TERTIARY], [TERTIARY_GER, *ATTAINMENT_METRICS])
+    if zeros.height:
+        examples = ", ".join(
+            f"{row['country_iso3']} {row['year']} {row['indicator_id']}"
+            for row in zeros.head(5).iter_rows(named=True)
+        )
+        get_run_logger().warning(
+            "%s: %d UIS percentages published as 0 treated as missing (a country with no "
+            "tertiary students or graduates at all is a missing-value code), e.g. %s",
+            UIS_TERTIARY,
+            zeros.height,
+            examples,
+        )
+    return talent_tables(tidy)

@@ -37,21 +37,31 @@ VARIANTS = ("Medium", "Low", "High")
 #: The variant that carries WPP's estimates (the past has one variant).
 ESTIMATES_VARIANT = "Medium"
 #: WPP's last age group is open, ``100+``; a band ending at its start + 4 includes it.
-#: Output column -> first and last age (inclusive, whole 5-year groups). WPP has no
-#: 18-22 band, so 20-24 stands in for the college-age cohort.
+#: Output column -> first and last age (inclusive, whole 5-year groups).
 AGE_BANDS: dict[str, tuple[int, int]] = {
     "population_total": (0, LAST_AGE),
     "population_20_24": (20, 24),
     "population_15_64": (15, 64),
     "population_25_64": (25, 64),
     "population_65_plus": (65, LAST_AGE),
+    "population_15_19": (15, 19),
+    "population_25_34": (25, 34),
 }
+#: UIS's gross enrolment ratio divides by the five years after the theoretical end of
+#: secondary school: 18-22 in China and most countries. WPP publishes 5-year groups, so
+#: the band is built from them, each single age taken as a fifth of its group (ages 18
+#: and 19 from 15-19, ages 20-22 from 20-24): the uniform split demographers use when no
+#: single-year data are at hand. It errs where a group's ages differ much in size (a
+#: birth cohort that fell fast), by at most a few percent.
+COLLEGE_AGE_SPLIT = {"population_15_19": 2 / 5, "population_20_24": 3 / 5}
 KEYS = ["country_iso3", "variant", "year"]
 COLUMNS = [
     *KEYS,
-    *AGE_BANDS,
+    *list(AGE_BANDS)[:5],
     "old_age_dependency_ratio",
     "college_age_change_percent",
+    "population_18_22",
+    "population_25_34",
 ]
 
 
@@ -119,8 +129,10 @@ def demographic_drivers(population_by_age: pl.DataFrame) -> pl.DataFrame:
     """One row per country, WPP variant and year (annual, 1950–2100): ``country_iso3,
     variant, year, population_total, population_20_24, population_15_64,
     population_25_64, population_65_plus`` (persons), ``old_age_dependency_ratio``
-    (65+ / 15–64, a ratio) and ``college_age_change_percent`` (year-on-year change of
-    ``population_20_24`` in %, null in a series' first year).
+    (65+ / 15–64, a ratio), ``college_age_change_percent`` (year-on-year change of
+    ``population_20_24`` in %, null in a series' first year), ``population_18_22`` (the
+    gross enrolment ratio's age group, :data:`COLLEGE_AGE_SPLIT`) and
+    ``population_25_34`` (persons).
 
     ``population_by_age`` is tidy WPP population by 5-year age group
     (``tasks.sources.wpp.population_by_age``) with the Medium estimates and the Medium,
@@ -139,6 +151,9 @@ def demographic_drivers(population_by_age: pl.DataFrame) -> pl.DataFrame:
             ((pl.col("population_20_24") / pl.col("population_20_24").shift(1) - 1) * 100)
             .over(by_country_and_variant)
             .alias("college_age_change_percent"),
+            pl.sum_horizontal(
+                pl.col(band) * share for band, share in COLLEGE_AGE_SPLIT.items()
+            ).alias("population_18_22"),
         )
         .select(COLUMNS)
         .collect()

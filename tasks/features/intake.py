@@ -52,6 +52,8 @@ MOE_BREAKDOWN = r"^international_students_by_"
 NOT_IN_WORLD_BANK_LIST = "Not in World Bank list"
 UNKNOWN_ORIGIN = "Unknown origin"
 HIGH_INCOME = "High income"
+#: The World Bank's four income groups, as ``world_bank.country_list`` spells them.
+INCOME_GROUP_LABELS = (HIGH_INCOME, "Upper middle income", "Lower middle income", "Low income")
 
 #: The rungs of the talent ladder, in rising order of expertise.
 LADDER_LEVELS = {"students": 1, "doctoral": 2, "researchers": 3, "top_ai_researchers": 4}
@@ -622,3 +624,90 @@ def chinese_us_doctorates(*ncses_tables: pl.DataFrame) -> pl.DataFrame:
     return result.select(
         "year", "period", "measure", "field", "value", "source_table", "note"
     ).sort("measure", "field", "year", "period", nulls_last=True)
+
+
+#: UIS's own world total of inbound internationally mobile tertiary students (26637); the
+#: same number is published under four aggregate labels (MDG, SDG, UIS, WB).
+UIS_WORLD_GEO_UNIT = "UIS: World"
+#: The host code a world total carries in talentflow's tables (the World Bank's code).
+WORLD = "WLD"
+
+
+def inbound_student_shares(uis_inbound: pl.DataFrame) -> pl.DataFrame:
+    """Each host's share of the world's internationally mobile tertiary students: ``host_iso3,
+    year, students, world_students, share``, one row per host and year (UIS 26637).
+
+    ``world_students`` is UIS's own world total (geo unit ``UIS: World``), not a sum of
+    the hosts that reported: a sum would shrink in a year a large host did not report.
+    A year without a world total has no rows. The world total itself is one more row per
+    year with ``host_iso3 == "WLD"`` and share 1, so the table holds the denominator too.
+
+    Caveat: China reports no origins of its inbound students, so its share counts every
+    mobile student it hosts, as every host's does."""
+    inbound = uis_inbound.filter(
+        (pl.col("indicator_id") == UIS_INBOUND) & pl.col("value").is_not_null()
+    )
+    world = inbound.filter(pl.col("geo_unit") == UIS_WORLD_GEO_UNIT).select(
+        pl.col("year").cast(pl.Int32), pl.col("value").cast(pl.Float64).alias("world_students")
+    )
+    hosts = inbound.filter(pl.col("country_iso3").is_not_null()).select(
+        pl.col("country_iso3").alias("host_iso3"),
+        pl.col("year").cast(pl.Int32),
+        pl.col("value").cast(pl.Float64).alias("students"),
+    )
+    totals = world.select(
+        pl.lit(WORLD).alias("host_iso3"), "year", pl.col("world_students").alias("students")
+    )
+    return (
+        pl.concat([hosts, totals])
+        .join(world, on="year", how="inner")
+        .with_columns((pl.col("students") / pl.col("world_students")).alias("share"))
+        .select("host_iso3", "year", "students", "world_students", "share")
+        .sort("host_iso3", "year")
+    )
+
+
+def researcher_move_shares(
+    mpidr_flows: pl.DataFrame,
+    country_list: pl.DataFrame,
+    database: str = "scopus",
+    years: tuple[int, int] = MPIDR_RELIABLE_YEARS,
+) -> pl.DataFrame:
+    """Where researchers leaving each World Bank income group go: ``destination_iso3,
+    origin_income_group, year, moves, moves_abroad, share``.
+
+    ``moves`` are MPIDR moves (``flow_kind == "migration"``, one database, MPIDR's
+    reliable years) from the group's countries to the destination; ``moves_abroad`` all
+    moves from the group's countries to any other country (the sum over destinations,
+    other members of the group included); ``share`` their ratio. Origins are classified
+    with the World Bank's current list (tidy ``world_bank.country_list``), applied to every
+    year; origins outside the four groups (Taiwan, Venezuela, unplaced codes) and
+    destinations without a country code are left out of both. A row per destination that
+    received at least one move from the group that year."""
+    first, last = years
+    classes = country_list.filter(
+        pl.col("country_iso3").is_not_null() & pl.col("income_level").is_in(INCOME_GROUP_LABELS)
+    ).select(
+        pl.col("country_iso3").alias("origin_iso3"),
+        pl.col("income_level").alias("origin_income_group"),
+    )
+    moves = (
+        mpidr_flows.filter(
+            (pl.col("flow_kind") == "migration")
+            & (pl.col("database") == database)
+            & pl.col("year").is_between(first, last)
+            & pl.col("destination_iso3").is_not_null()
+            & (pl.col("destination_iso3") != pl.col("origin_iso3"))
+        )
+        .join(classes, on="origin_iso3", how="inner")
+        .group_by("destination_iso3", "origin_income_group", pl.col("year").cast(pl.Int32))
+        .agg(pl.col("migrations").sum().cast(pl.Float64).alias("moves"))
+        .filter(pl.col("moves") > 0)
+    )
+    return (
+        moves.with_columns(
+            pl.col("moves").sum().over("origin_income_group", "year").alias("moves_abroad")
+        )
+        .with_columns((pl.col("moves") / pl.col("moves_abroad")).alias("share"))
+        .sort("origin_income_group", "destination_iso3", "year")
+    )

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from talentflow.core.facts import MPIDR_RELIABLE_YEARS
+from talentflow.tasks.features.demography import AGE_BANDS, COLLEGE_AGE_SPLIT
 from talentflow.tasks.features.panel import (
     LAST_AGE,
     annual_by_linear_interpolation,
@@ -34,6 +35,8 @@ from talentflow.tasks.features.panel import (
     population_by_age_band,
 )
 
+#: First and last age of each WPP band the college-age cohort is built from.
+GROUP_AGES = {band: AGE_BANDS[band] for band in COLLEGE_AGE_SPLIT}
 METRIC_COLUMNS = [
     "country_iso3",
     "year",
@@ -175,13 +178,33 @@ def annual_population(wpp: pl.DataFrame, first_age: int, last_age: int) -> pl.Da
     )
 
 
+def zero_percentages(uis: pl.DataFrame, indicators: Sequence[str]) -> pl.DataFrame:
+    """``country_iso3, year, indicator_id``: UIS tertiary percentages published as exactly
+    0 for a country. No country today has no tertiary students or graduates at all: on
+    the mirror every such zero sits among non-zero values of the same country (India's
+    attainment of 0 % in 2018, 2020 and 2022-23 between 9.9 % and 12.1 %), so a 0 is read
+    as a missing-value code, dropped from every metric, and named in a warning by the
+    task that builds the talent tables."""
+    return (
+        uis.filter(
+            (pl.col("geo_kind") == "country")
+            & pl.col("indicator_id").is_in(list(indicators))
+            & (pl.col("value") == 0)
+        )
+        .select("country_iso3", pl.col("year").cast(pl.Int32), "indicator_id")
+        .sort("indicator_id", "country_iso3", "year")
+    )
+
+
 def _uis_ratio_times_population(
     uis: pl.DataFrame, indicators: dict[str, str], population: pl.DataFrame
 ) -> pl.DataFrame:
     """``country_iso3, year, indicator_id, metric, value``: a UIS percentage × population /
-    100, for the country-years both have."""
+    100, for the country-years both have; a published 0 is missing (:func:`zero_percentages`)."""
     ratios = uis.filter(
-        (pl.col("geo_kind") == "country") & pl.col("indicator_id").is_in(list(indicators))
+        (pl.col("geo_kind") == "country")
+        & pl.col("indicator_id").is_in(list(indicators))
+        & (pl.col("value") != 0)
     ).select(
         "country_iso3",
         pl.col("year").cast(pl.Int32),
@@ -205,14 +228,33 @@ def adults_with_tertiary_attainment(uis: pl.DataFrame, wpp: pl.DataFrame) -> pl.
     return _long(counts, pl.col("metric"), "persons", source, approx=False)
 
 
+def college_age_population(wpp: pl.DataFrame) -> pl.DataFrame:
+    """``country_iso3, year, population``: persons aged 18-22 (WPP Medium), the gross
+    enrolment ratio's own age group, from WPP's 5-year groups by
+    :data:`~talentflow.tasks.features.demography.COLLEGE_AGE_SPLIT`, every year."""
+    parts = [
+        annual_population(wpp, *GROUP_AGES[band]).select(
+            "country_iso3", "year", (pl.col("population") * share).alias(band)
+        )
+        for band, share in COLLEGE_AGE_SPLIT.items()
+    ]
+    return (
+        parts[0]
+        .join(parts[1], on=["country_iso3", "year"], how="inner")
+        .select("country_iso3", "year", pl.sum_horizontal(*COLLEGE_AGE_SPLIT).alias("population"))
+    )
+
+
 def tertiary_students_approx(uis: pl.DataFrame, wpp: pl.DataFrame) -> pl.DataFrame:
     """Metric ``tertiary_students_approx``: UIS tertiary gross enrolment ratio (%) × WPP
-    population 20-24 / 100. An approximation: GER's denominator is the 5-year age group
-    after secondary school, which 20-24 stands in for."""
+    population 18-22 / 100, the ratio's own denominator (the five years after the
+    theoretical end of secondary school, 18-22 in China and most countries). An
+    approximation: the ratio counts students of any age, and 18-22 is built from WPP's
+    5-year groups (:func:`college_age_population`)."""
     counts = _uis_ratio_times_population(
-        uis, {TERTIARY_GER: "tertiary_students_approx"}, annual_population(wpp, 20, 24)
+        uis, {TERTIARY_GER: "tertiary_students_approx"}, college_age_population(wpp)
     )
-    source = f"UIS {TERTIARY_GER} x UN WPP 2024 population 20-24 / 100"
+    source = f"UIS {TERTIARY_GER} x UN WPP 2024 population 18-22 / 100"
     return _long(counts, "tertiary_students_approx", "persons", source, approx=True)
 
 

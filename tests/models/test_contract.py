@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 
 from talentflow.models.baselines import Drift, Naive
+from talentflow.models.converge import Converging
 from talentflow.models.ensemble import Ensemble
 from talentflow.models.global_model import GlobalForecaster
 from talentflow.models.prophet_model import ProphetForecaster
@@ -34,6 +35,7 @@ ZOO = {
     "prophet": lambda: ProphetForecaster(uncertainty_samples=200),
     "prophet-logistic": lambda: ProphetForecaster(200, growth="logistic", cap=500.0),
     "global": lambda: GlobalForecaster(),
+    "converge": Converging,
     "drift-in-log-space": lambda: Transformed(Drift(), "log"),
     "ets-in-logit-space": lambda: Transformed(ETS(), "logit", cap=500.0),
 }

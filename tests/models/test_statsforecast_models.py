@@ -119,3 +119,21 @@ def test_series_below_min_observations_are_refused(make_model, too_few):
         make_model().fit(history)
     with pytest.raises(RuntimeError, match="fit"):
         make_model().predict(3)
+
+
+def test_ets_fits_a_constant_series_among_others():
+    # statsforecast fits a constant series with a fallback that names no method; a panel
+    # of host shares holds such series (a share clipped at the logit's floor).
+    history = pl.DataFrame(
+        {
+            "series_id": ["flat"] * 10 + ["rising"] * 10,
+            "year": list(range(2000, 2010)) * 2,
+            "y": [1.0] * 10 + [float(i) + 0.3 * (i % 2) for i in range(10)],
+        }
+    ).with_columns(pl.col("year").cast(pl.Int32))
+    model = ETS().fit(history)
+    forecast = model.predict(3)
+    assert forecast.filter(pl.col("series_id") == "flat")["mean"].to_list() == pytest.approx(
+        [1.0] * 3
+    )
+    assert "flat" in json.loads(model.artefacts()["params.json"])["series"]

@@ -7,18 +7,21 @@ import polars as pl
 import pytest
 
 from talentflow.core.tables import FORECASTS_SCHEMA
-from talentflow.tasks.features.scenarios import CHINA_RESEARCHER_INFLOWS, RESEARCHERS
+from talentflow.tasks.features.scenarios import (
+    CHINA_RESEARCHER_INFLOWS,
+    RESEARCHERS,
+    attach_denominators,
+)
 from talentflow.tasks.forecast import (
+    NotForecastable,
     backtest_one,
-    calibration_factors,
     forecast_checks,
     forecast_job,
     forecast_one,
+    forecast_pools,
     forecast_rows,
-    held_out_coverage,
     in_pool_units,
     score_family,
-    widened,
 )
 from talentflow.tasks.validate import validate_frame
 
@@ -92,23 +95,46 @@ def test_a_job_keeps_series_with_enough_years_cut_at_the_vintage(synthetic_job):
         min_observed_years=8,
     )
     assert silent.history["year"].max() == 2020
-    with pytest.raises(ValueError, match="no series"):
+    with pytest.raises(NotForecastable, match="no series has 8 observed years up to 2000"):
         forecast_job(
             RESEARCHERS,
             synthetic_rates(),
             synthetic_cohorts({"AAA": 1e6}),
-            vintage=2031,
+            vintage=2000,
             min_observed_years=8,
         )
+
+
+def test_caps_come_from_the_evidence_the_vintage_had(synthetic_job):
+    caps = dict(synthetic_job.caps.select("series_id", "cap").iter_rows())
+    # Both series are small (below the 3 million adults a frontier needs), so the
+    # frontier falls back to the highest rate seen, BBB's 0.0042, plus 10 %: AAA may
+    # reach what BBB has reached, not more.
+    assert caps["AAA"] == pytest.approx(0.0042 * 1.1)
+    assert caps["BBB"] == pytest.approx(0.0042 * 1.1)
+    assert synthetic_job.caps["frontier_series"].unique().to_list() == ["BBB"]
+    # A forecaster in 2010 knew AAA's rise only up to 2010.
+    alone = synthetic_rates().filter(pl.col("series_id") == "AAA")
+    at_2010 = forecast_job(
+        RESEARCHERS, alone, synthetic_cohorts({"AAA": 1e6}), vintage=2010, min_observed_years=8
+    )
+    assert at_2010.caps["cap"].item() == pytest.approx((0.001 + 0.0001 * 14) * 1.1)
+
+
+def selected_everywhere(job, model: str) -> pl.DataFrame:
+    return job.history.group_by("series_id").agg(
+        pl.lit(model).alias("model"), pl.lit(2100).alias("last_year")
+    )
 
 
 def test_published_rows_are_rate_times_each_variants_cohort_in_the_schema(synthetic_job):
     rates, artefacts = forecast_one(synthetic_job, "drift", until_year=2035)
     assert "params.json" in artefacts
+    pools = forecast_pools(synthetic_job, rates)
     rows = forecast_rows(
         synthetic_job,
-        rates,
-        selected_model="drift",
+        pools,
+        selected=selected_everywhere(synthetic_job, "drift"),
         run_id="r1",
         vintage=2020,
         created_at=datetime(2026, 11, 30, tzinfo=UTC),
@@ -132,39 +158,110 @@ def test_published_rows_are_rate_times_each_variants_cohort_in_the_schema(synthe
     assert validate_frame(rows, "forecasts", "synthetic forecasts").failures == []
 
 
-def test_intake_rows_sit_on_china_with_origin_groups_and_policy_levers():
-    groups = {"High income": 1e8, "Low income": 5e7}
-    rates = pl.DataFrame(
-        {
-            "series_id": ["High income"] * 23 + ["Low income"] * 23,
-            "year": list(range(1998, 2021)) * 2,
-            "y": [10.0 + i for i in range(23)] + [1.0 + 0.1 * i for i in range(23)],
-        }
-    ).with_columns(pl.col("year").cast(pl.Int32))
-    job = forecast_job(
-        CHINA_RESEARCHER_INFLOWS,
-        rates,
-        synthetic_cohorts(groups),
-        vintage=2020,
-        min_observed_years=8,
-    )
-    forecasts, _ = forecast_one(job, "naive", until_year=2030)
+def test_a_series_is_selected_only_up_to_its_last_informative_year(synthetic_job):
+    rates, _ = forecast_one(synthetic_job, "drift", until_year=2035)
+    selected = pl.DataFrame({"series_id": ["AAA"], "model": ["drift"], "last_year": [2028]})
     rows = forecast_rows(
-        job,
-        forecasts,
-        selected_model="drift",
+        synthetic_job,
+        forecast_pools(synthetic_job, rates),
+        selected=selected,
         run_id="r1",
         vintage=2020,
         created_at=datetime(2026, 11, 30, tzinfo=UTC),
     )
-    assert set(rows["country_iso3"]) == {"CHN"}
-    assert set(rows["origin_group"]) == set(groups)
-    assert not rows["is_selected"].any(), "naive was not the family's choice"
+    chosen = rows.filter(pl.col("is_selected"))
+    assert set(chosen["country_iso3"]) == {"AAA"}
+    assert chosen["year"].max() == 2028 and chosen["year"].min() == 2021
+
+
+def synthetic_share_job():
+    """China's and the USA's shares of two income groups' researcher moves abroad, their
+    observed denominators, and the groups' forecast moves abroad to 2030."""
+    years = list(range(1998, 2021))
+    series = {"CHN|High income": 0.02, "USA|High income": 0.3, "CHN|Low income": 0.01}
+    rates = pl.DataFrame(
+        {
+            "series_id": [s for s in series for _ in years],
+            "year": years * len(series),
+            "y": [base * (1 + 0.02 * i) for base in series.values() for i, _ in enumerate(years)],
+        }
+    ).with_columns(pl.col("year").cast(pl.Int32))
+    groups = {
+        "CHN|High income": "High income",
+        "USA|High income": "High income",
+        "CHN|Low income": "Low income",
+    }
+    history = synthetic_cohorts({s: 50_000.0 for s in series}, until=2020)
+    job = forecast_job(CHINA_RESEARCHER_INFLOWS, rates, history, vintage=2020, min_observed_years=8)
+    totals = (
+        synthetic_cohorts({"High income": 80_000.0, "Low income": 2_000.0}, until=2030)
+        .filter(pl.col("year") > 2020)
+        .with_columns(
+            (pl.col("cohort") * 0.9).alias("cohort_lo80"),
+            (pl.col("cohort") * 1.1).alias("cohort_hi80"),
+            (pl.col("cohort") * 0.8).alias("cohort_lo95"),
+            (pl.col("cohort") * 1.2).alias("cohort_hi95"),
+        )
+    )
+    del groups
+    return job.with_denominators(attach_denominators(job.target, job.cohorts, totals))
+
+
+def test_intake_rows_sit_on_china_with_origin_groups_and_policy_levers():
+    job = synthetic_share_job()
+    rates, _ = forecast_one(job, "naive", until_year=2030)
+    pools = forecast_pools(job, rates)
+    rows = forecast_rows(
+        job,
+        pools,
+        selected=pl.DataFrame(
+            {"series_id": ["CHN|High income"], "model": ["drift"], "last_year": [2030]}
+        ),
+        run_id="r1",
+        vintage=2020,
+        created_at=datetime(2026, 11, 30, tzinfo=UTC),
+    )
+    assert set(rows["country_iso3"]) == {"CHN"}  # the USA's series only taught the model
+    assert set(rows["origin_group"]) == {"High income", "Low income"}
+    assert not rows["is_selected"].any(), "naive was not the selected model"
     assert {"Medium+tech_denial", "Medium+scholarships"} <= set(rows["scenario"])
     high_2030 = rows.filter((pl.col("origin_group") == "High income") & (pl.col("year") == 2030))
     level = dict(zip(high_2030["scenario"], high_2030["yhat"], strict=True))
     assert level["Medium+tech_denial"] == pytest.approx(0.7 * level["Medium"])
+    # China's intake = its share (naive: the 2020 share) × the group's forecast moves abroad
+    share_2020 = 0.02 * (1 + 0.02 * 22)
+    total_2030 = job.cohorts.filter(
+        (pl.col("series_id") == "CHN|High income")
+        & (pl.col("variant") == "Medium")
+        & (pl.col("year") == 2030)
+    )["cohort"].item()
+    assert level["Medium"] == pytest.approx(share_2020 * total_2030, rel=1e-6)
+    assert level["Medium"] < total_2030
     assert validate_frame(rows, "forecasts", "synthetic intake").failures == []
+
+
+def test_a_share_interval_carries_its_world_totals_uncertainty_too():
+    job = synthetic_share_job()
+    rates, _ = forecast_one(job, "naive", until_year=2030)
+    with_total = (
+        forecast_pools(job, rates)
+        .filter(
+            (pl.col("series_id") == "CHN|High income")
+            & (pl.col("year") == 2030)
+            & (pl.col("variant") == "Medium")
+        )
+        .row(0, named=True)
+    )
+    plain = rates.filter(
+        (pl.col("series_id") == "CHN|High income")
+        & (pl.col("year") == 2030)
+        & (pl.col("variant") == "Medium")
+    ).row(0, named=True)
+    own = plain["hi80"] / plain["mean"]
+    combined = with_total["hi80"] / with_total["mean"]
+    import math
+
+    assert math.log(combined) == pytest.approx(math.hypot(math.log(own), math.log(1.1)), rel=1e-6)
 
 
 def test_backtests_are_scored_in_pool_units_and_one_model_is_chosen_per_family(synthetic_job):
@@ -187,15 +284,75 @@ def test_backtests_are_scored_in_pool_units_and_one_model_is_chosen_per_family(s
     assert scores.family_choice == "drift", "a steady rise is drift's case"
     row = scores.selection.row(0, named=True)
     assert row["target"] == "researchers" and row["mase"] < row["naive_mase"]
-    assert "Family choice: drift" in row["reason"]
+    assert "Short-horizon choice: drift" in row["reason"]
+
+
+def test_when_the_short_and_long_choices_differ_the_family_hands_over():
+    # Synthetic backtest: model "fast" is exact at 1-5 years and far off beyond, "slow"
+    # the other way round; naive and drift are mediocre everywhere.
+    rows = []
+    for origin in range(2000, 2008):
+        for series in ("a", "b", "c"):
+            for horizon in range(1, 13):
+                actual = 100.0 + horizon
+                errors = {
+                    "fast": 0.0 if horizon <= 5 else 9.0,
+                    "slow": 9.0 if horizon <= 5 else 0.0,
+                    "naive": 5.0,
+                    "drift": 5.0,
+                }
+                for model, error in errors.items():
+                    mean = actual + error
+                    rows.append(
+                        (
+                            model,
+                            origin,
+                            series,
+                            origin + horizon,
+                            horizon,
+                            actual,
+                            mean,
+                            mean - 1,
+                            mean + 1,
+                            mean - 2,
+                            mean + 2,
+                            1.0,
+                        )
+                    )
+    backtest = pl.DataFrame(
+        rows,
+        schema=[
+            "model",
+            "origin",
+            "series_id",
+            "year",
+            "horizon",
+            "actual",
+            "mean",
+            "lo80",
+            "hi80",
+            "lo95",
+            "hi95",
+            "scale",
+        ],
+        orient="row",
+    ).with_columns(pl.col("origin", "year", "horizon").cast(pl.Int32))
+    scores = score_family("talent_pool", {"researchers": backtest})
+    assert (scores.short_model, scores.long_model) == ("fast", "slow")
+    assert scores.family_choice == "handover"
+    row = scores.selection.row(0, named=True)
+    assert row["selected_model"] == "handover"
+    # the blend (years 5-10) carries part of the fast model's error into years 6-9
+    assert row["beats_naive_and_drift_long"] and row["long_mase"] == pytest.approx(18 / 7)
+    assert "fast for the first years" in row["reason"] and "handed over to slow" in row["reason"]
 
 
 def test_forecast_checks_catch_a_missing_year_and_a_pool_above_the_population(synthetic_job):
     rates, _ = forecast_one(synthetic_job, "drift", until_year=2030)
     rows = forecast_rows(
         synthetic_job,
-        rates,
-        selected_model="drift",
+        forecast_pools(synthetic_job, rates),
+        selected=selected_everywhere(synthetic_job, "drift"),
         run_id="r1",
         vintage=2020,
         created_at=datetime(2026, 11, 30, tzinfo=UTC),
@@ -216,99 +373,3 @@ def test_forecast_checks_catch_a_missing_year_and_a_pool_above_the_population(sy
     report = validate_frame(forecast_checks(too_high, drivers, 2030), "forecast_checks", "bound")
     assert report.is_critical
     assert [f.kwargs["column"] for f in report.failures] == ["max_upper_share"]
-
-
-def synthetic_backtest(origins: list[int], error_by_origin: dict[int, float]) -> pl.DataFrame:
-    """Backtest rows of one model: mean 100, 80 % interval ±10, 95 % ±20, at horizon 1,
-    with the actual off by the origin's error."""
-    rows = []
-    for origin in origins:
-        for series in range(10):
-            actual = 100 + error_by_origin[origin] * (1 if series % 2 else -1)
-            rows.append(
-                ("m", origin, f"s{series}", origin + 1, 1, actual, 100.0, 90.0, 110.0, 80.0, 120.0)
-            )
-    columns = [
-        "model",
-        "origin",
-        "series_id",
-        "year",
-        "horizon",
-        "actual",
-        "mean",
-        "lo80",
-        "hi80",
-        "lo95",
-        "hi95",
-    ]
-    return pl.DataFrame(rows, schema=columns, orient="row")
-
-
-def test_calibration_widens_each_models_intervals_by_its_backtested_factor():
-    backtest = synthetic_backtest([2015, 2016], {2015: 15.0, 2016: 15.0})
-    factors = calibration_factors(backtest)
-    assert factors.filter(pl.col("level") == 80)["factor"].item() == pytest.approx(1.5)
-    forecast = pl.DataFrame(
-        {
-            "model": ["m", "m", "other"],
-            "horizon": [1, 7, 1],
-            "mean": [50.0] * 3,
-            "lo80": [45.0] * 3,
-            "hi80": [55.0] * 3,
-            "lo95": [40.0] * 3,
-            "hi95": [60.0] * 3,
-        }
-    )
-    out = widened(forecast, factors, "mean")
-    assert out["lo80"].to_list() == pytest.approx([42.5, 42.5, 45.0])  # h=7 takes h=1's
-    assert out["hi80"].to_list() == pytest.approx([57.5, 57.5, 55.0])  # no factors: as is
-    # Never narrower than the model's own: a backtest whose intervals were too wide
-    # leaves them alone.
-    calm = calibration_factors(synthetic_backtest([2015], {2015: 1.0}))
-    assert calm["factor"].min() == 1.0
-
-
-def test_published_coverage_is_measured_on_origins_the_factors_never_saw():
-    # Calm early origins, then errors three times the interval: factors learnt from the
-    # early half cannot foresee it, so held-out coverage must be poor. Were the late
-    # origins leaking into the factors, the calibrated intervals would cover them.
-    origins = [2013, 2014, 2015, 2016, 2017, 2018]
-    errors = {2013: 5.0, 2014: 5.0, 2015: 5.0, 2016: 30.0, 2017: 30.0, 2018: 30.0}
-    held_out = held_out_coverage(synthetic_backtest(origins, errors)).row(0, named=True)
-    assert held_out["calibrated_coverage80"] == 0.0
-    steady = {origin: 15.0 for origin in origins}
-    held_out = held_out_coverage(synthetic_backtest(origins, steady)).row(0, named=True)
-    assert held_out["calibrated_coverage80"] == 1.0
-
-
-def test_calibrated_bounds_never_pass_what_the_rates_cap_allows(synthetic_job):
-    rates, _ = forecast_one(synthetic_job, "drift", until_year=2030)
-    near_cap = rates.with_columns(
-        pl.lit(0.04).alias("mean"),
-        pl.lit(0.03).alias("lo80"),
-        pl.lit(0.045).alias("hi80"),
-        pl.lit(0.02).alias("lo95"),
-        pl.lit(0.049).alias("hi95"),
-    )
-    factors = pl.DataFrame(
-        {
-            "model": ["drift"] * 10,
-            "horizon": [h for h in range(1, 6) for _ in (80, 95)],
-            "level": [80, 95] * 5,
-            "factor": [4.0] * 10,
-        },
-        schema={"model": pl.String, "horizon": pl.Int32, "level": pl.Int32, "factor": pl.Float64},
-    )
-    rows = forecast_rows(
-        synthetic_job,
-        near_cap,
-        selected_model="drift",
-        run_id="r1",
-        vintage=2020,
-        created_at=datetime(2026, 11, 30, tzinfo=UTC),
-        factors=factors,
-    )
-    cohorts = synthetic_job.cohorts.rename({"series_id": "country_iso3", "variant": "scenario"})
-    bounded = rows.join(cohorts, on=["country_iso3", "scenario", "year"])
-    assert (bounded["hi95"] <= RESEARCHERS.cap * bounded["cohort"] * (1 + 1e-12)).all()
-    assert bounded["lo95"].min() >= 0

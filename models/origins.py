@@ -1,18 +1,9 @@
-"""Rolling-origin backtests: how every model would have done at past origins, and which
-model a target family should publish.
+"""Rolling-origin backtests: the forecasts every model would have made at past origins.
 
-Three steps, each a plain function on long frames:
-
-1. :func:`rolling_origin_forecasts` refits every model at each past origin year ``T`` on
-   the history up to ``T`` only and keeps its forecasts for ``T+1 … T+max(h)`` beside the
-   actuals that followed.
-2. :func:`backtest_metrics` scores them per model and horizon (MASE, sMAPE, interval
-   coverage): the rows of the published ``backtest_metrics`` table, less the run columns.
-3. :func:`select_model` picks one model per target family from the pooled scores, with a
-   sentence saying why and which goal it misses: a ``model_selection`` row.
-
-:func:`interval_calibration` (optional) measures how much each model's intervals would
-have had to widen to reach their nominal coverage at past origins.
+After statsforecast's ``cross_validation``: this module only produces forecasts in the
+long format (``model, origin, series_id, year, horizon, actual, mean, lo/hi…, scale``);
+scoring is :mod:`talentflow.models.metrics`, choosing :mod:`talentflow.models.selection`,
+interval calibration :mod:`talentflow.models.calibration`.
 
 This module must never let a model see a year after its origin, other than the WPP
 projections passed as ``exog`` for the forecast years (see
@@ -22,29 +13,19 @@ References
 ----------
 Tashman, L. J. (2000). Out-of-sample tests of forecasting accuracy: an analysis and
 review. *International Journal of Forecasting*, 16(4), 437-450.
-
-Hyndman, R. J., & Koehler, A. B. (2006). Another look at measures of forecast accuracy.
-*International Journal of Forecasting*, 22(4), 679-688.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import polars as pl
 
-from talentflow.core.facts import COVERAGE_GOAL, MASE_GOAL, MODEL_NAMES
 from talentflow.models.base import HISTORY_SCHEMA, Forecaster, check_history
 
 DEFAULT_HORIZONS = range(1, 6)
-
-#: Simplest first: on a near-tie the backtest prefers the model earlier in this list
-#: (the zoo's own order). Models not listed rank after every listed one.
-SIMPLICITY_ORDER = MODEL_NAMES
 
 FAILURES_SCHEMA = {
     "model": pl.String,
@@ -52,14 +33,12 @@ FAILURES_SCHEMA = {
     "stage": pl.String,  # create, fit, predict or score
     "message": pl.String,
 }
+
 SKIPPED_SCHEMA = {
     "origin": pl.Int32,
     "series_id": pl.String,
     "observations": pl.UInt32,  # training observations up to the origin
 }
-
-_LEVEL_COLUMN = re.compile(r"^lo(\d+)$")
-_COVERAGE_COLUMN = re.compile(r"^coverage(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -305,342 +284,6 @@ def default_origins(
     return sorted(chosen)
 
 
-def backtest_metrics(forecasts: pl.DataFrame) -> pl.DataFrame:
-    """Accuracy and interval coverage per model and horizon.
-
-    Parameters
-    ----------
-    forecasts : pl.DataFrame
-        :attr:`Backtest.forecasts` (one or more models).
-
-    Returns
-    -------
-    pl.DataFrame
-        ``model, horizon, origins, forecasts, mase, smape, coverage{L} …,
-        mase_excluded``: the ``backtest_metrics`` table's columns after its run columns
-        (run_id, vintage, family, target), in its order, plus ``mase_excluded`` (the
-        forecasts left out of MASE for a zero in-sample scale; not published).
-
-    Notes
-    -----
-    ``forecasts`` counts the (series, origin) pairs scored at the horizon; ``origins``
-    the distinct origins among them.
-
-    MASE is the mean over those pairs of ``|actual - mean| / scale``, where ``scale`` is
-    the series' in-sample one-year naive MAE on its training data at that origin: the
-    mean of ``|y_t - y_s| / (t - s)`` over consecutive observed years ``s < t`` (a gap of
-    k years counts its change as k one-year steps). A series that never changed before
-    the origin has scale 0: it is excluded from MASE and counted in ``mase_excluded``
-    (sMAPE and coverage still score it). MASE < 1 beats the one-year in-sample naive
-    forecast; note that it is a harder bar at long horizons, where errors grow.
-
-    sMAPE is the mean of ``200 |actual - mean| / (|actual| + |mean|)`` in percent
-    (0-200), with 0/0 defined as 0 (a zero forecast of a zero actual is perfect).
-
-    ``coverage{L}`` is the share of actuals inside ``[lo{L}, hi{L}]``, bounds included.
-
-    References
-    ----------
-    Hyndman, R. J., & Koehler, A. B. (2006). Another look at measures of forecast
-    accuracy. *International Journal of Forecasting*, 22(4), 679-688.
-    """
-    levels = _levels(forecasts)
-    error = (pl.col("actual") - pl.col("mean")).abs()
-    has_scale = pl.col("scale").is_not_null() & (pl.col("scale") > 0)
-    magnitude = pl.col("actual").abs() + pl.col("mean").abs()
-    coverage = [
-        ((pl.col("actual") >= pl.col(f"lo{level}")) & (pl.col("actual") <= pl.col(f"hi{level}")))
-        .mean()
-        .alias(f"coverage{level}")
-        for level in levels
-    ]
-    return (
-        forecasts.group_by("model", "horizon")
-        .agg(
-            pl.col("origin").n_unique().cast(pl.Int32).alias("origins"),
-            pl.len().cast(pl.Int32).alias("forecasts"),
-            pl.when(has_scale).then(error / pl.col("scale")).mean().alias("mase"),
-            pl.when(magnitude > 0)
-            .then(200 * error / magnitude)
-            .otherwise(0.0)
-            .mean()
-            .alias("smape"),
-            *coverage,
-            (~has_scale).sum().cast(pl.Int32).alias("mase_excluded"),
-        )
-        .with_columns(pl.col("horizon").cast(pl.Int32))
-        .sort("model", "horizon")
-    )
-
-
-def summary_by_model(
-    metrics: pl.DataFrame, horizons: Iterable[int] = DEFAULT_HORIZONS
-) -> pl.DataFrame:
-    """One row per model: its metrics averaged over ``horizons``, weighted by forecasts.
-
-    Parameters
-    ----------
-    metrics : pl.DataFrame
-        :func:`backtest_metrics`' output.
-    horizons : Iterable[int], default range(1, 6)
-
-    Returns
-    -------
-    pl.DataFrame
-        ``model, horizons, origins, forecasts, mase, smape, coverage{L} …,
-        mase_excluded``; ``horizons`` counts the horizons scored, ``origins`` is the
-        most origins any one horizon had.
-
-    Notes
-    -----
-    Weighting by forecasts makes the average the pooled score of every (series, origin,
-    horizon) forecast, so a horizon scored at one origin weighs less than one scored at
-    five. MASE is weighted by the forecasts it scored (``forecasts - mase_excluded``).
-    """
-    levels = _levels(metrics)
-    horizons = list(horizons)
-    weight = pl.col("forecasts").cast(pl.Float64)
-    mase_weight = weight - (pl.col("mase_excluded") if "mase_excluded" in metrics.columns else 0)
-    mase_weight = pl.when(pl.col("mase").is_not_null()).then(mase_weight).otherwise(0.0)
-
-    def weighted(column: str, by: pl.Expr) -> pl.Expr:
-        total = by.filter(pl.col(column).is_not_null()).sum()
-        value = (pl.col(column) * by).filter(pl.col(column).is_not_null()).sum() / total
-        return pl.when(total > 0).then(value).otherwise(None).alias(column)
-
-    excluded = pl.col("mase_excluded") if "mase_excluded" in metrics.columns else pl.lit(0)
-    return (
-        metrics.filter(pl.col("horizon").is_in(horizons))
-        .group_by("model")
-        .agg(
-            pl.len().cast(pl.Int32).alias("horizons"),
-            pl.col("origins").max().cast(pl.Int32),
-            pl.col("forecasts").sum().cast(pl.Int32),
-            weighted("mase", mase_weight),
-            weighted("smape", weight),
-            *[weighted(f"coverage{level}", weight) for level in levels],
-            excluded.sum().cast(pl.Int32).alias("mase_excluded"),
-        )
-        .sort("model")
-    )
-
-
-def select_model(
-    metrics: pl.DataFrame,
-    naive: str = "naive",
-    coverage_goal: tuple[float, float] = COVERAGE_GOAL,
-    mase_goal: float = MASE_GOAL,
-    near_tie: float = 0.02,
-    simplicity: Sequence[str] = SIMPLICITY_ORDER,
-    horizons: Iterable[int] = DEFAULT_HORIZONS,
-) -> pl.DataFrame:
-    """The model a target family publishes, chosen from its pooled backtest.
-
-    Parameters
-    ----------
-    metrics : pl.DataFrame
-        :func:`backtest_metrics`' output for one target family (every series and origin
-        of the family pooled: one decision per family, not per series).
-    naive : str, default "naive"
-        The baseline's model name; it must be in ``metrics``.
-    coverage_goal : tuple[float, float], default COVERAGE_GOAL
-        The range the 80 % interval's coverage should fall in.
-    mase_goal : float, default MASE_GOAL
-        The improvement over the baseline's MASE (``1 - mase / naive_mase``) to reach.
-    near_tie : float, default 0.02
-        Models whose MASE is within this share of the lowest count as tied with it.
-    simplicity : Sequence[str], default SIMPLICITY_ORDER
-        Model names, simplest first; unlisted models rank after all listed ones.
-    horizons : Iterable[int], default range(1, 6)
-        Horizons averaged (weighted by forecasts, see :func:`summary_by_model`).
-
-    Returns
-    -------
-    pl.DataFrame
-        One row: ``selected_model, mase, naive_mase, mase_improvement, coverage80,
-        coverage95, meets_mase_goal, meets_coverage_goal, reason``, the
-        ``model_selection`` table's columns after its run columns.
-
-    Raises
-    ------
-    ValueError
-        If the baseline is missing from ``metrics`` or no model has a MASE.
-
-    Notes
-    -----
-    Rule: among models scored on every forecast the most complete model was (a model
-    that failed at some origins was scored on easier or fewer cases and is not compared
-    like for like), take the lowest mean MASE over ``horizons``; every model within
-    ``near_tie`` (relative) of it ties, and the simplest tied model wins: a 2 % edge is
-    within the noise of a few origins and not worth a more complex model. Coverage does
-    not choose the model; ``meets_coverage_goal`` and ``reason`` report it, and
-    :func:`interval_calibration` can correct it.
-    """
-    summary = summary_by_model(metrics, horizons)
-    if naive not in summary["model"].to_list():
-        raise ValueError(
-            f"the backtest has no rows for the baseline {naive!r} (models: "
-            f"{summary['model'].to_list()}); backtest it alongside the candidates"
-        )
-    horizon_list = sorted(set(horizons))
-    span = f"horizons {horizon_list[0]}-{horizon_list[-1]}"
-    most = int(summary["forecasts"].max())
-    complete = summary.filter((pl.col("forecasts") == most) & pl.col("mase").is_not_null())
-    if complete.is_empty():
-        raise ValueError("no model has a MASE: every scored series had a zero in-sample scale")
-    incomplete = summary.filter(pl.col("forecasts") < most)
-    rank = {name: position for position, name in enumerate(simplicity)}
-    best_mase = float(complete["mase"].min())
-    tied = complete.filter(pl.col("mase") <= best_mase * (1 + near_tie)).to_dicts()
-    tied.sort(key=lambda row: (rank.get(row["model"], len(rank)), row["mase"], row["model"]))
-    chosen = tied[0]
-    lowest = complete.sort("mase", "model").row(0, named=True)
-    baseline = summary.filter(pl.col("model") == naive).row(0, named=True)
-
-    mase, naive_mase = chosen["mase"], baseline["mase"]
-    improvement = 1 - mase / naive_mase if naive_mase else None
-    coverage80, coverage95 = chosen.get("coverage80"), chosen.get("coverage95")
-    meets_mase = improvement is not None and improvement >= mase_goal
-    low, high = coverage_goal
-    meets_coverage = coverage80 is not None and low <= coverage80 <= high
-
-    if chosen["model"] == lowest["model"]:
-        why = f"{chosen['model']}: lowest mean MASE over {span} ({mase:.3f})"
-    else:
-        why = (
-            f"{chosen['model']}: MASE {mase:.3f} within {_pct(near_tie)} of the lowest "
-            f"({lowest['model']} {lowest['mase']:.3f}) and simpler"
-        )
-    parts = [why]
-    goal_text = f"goal {_pct(mase_goal)} better than naive"
-    if chosen["model"] == naive:
-        parts.append(f"no model beat the naive baseline: MASE goal missed ({goal_text})")
-    elif improvement is None:
-        parts.append(f"naive MASE is {naive_mase}: no improvement measurable, MASE goal missed")
-    else:
-        change = (
-            f"{_pct(improvement)} better" if improvement >= 0 else f"{_pct(-improvement)} worse"
-        )
-        verdict = "MASE goal met" if meets_mase else "MASE goal missed"
-        parts.append(f"{verdict}: {change} than naive ({naive_mase:.3f}), {goal_text}")
-    parts.append(_coverage_sentence(coverage80, coverage95, coverage_goal))
-    if incomplete.height:
-        names = ", ".join(
-            f"{row['model']} ({row['forecasts']} of {most} forecasts)"
-            for row in incomplete.iter_rows(named=True)
-        )
-        parts.append(f"not compared, incomplete backtest: {names}")
-    return pl.DataFrame(
-        [
-            {
-                "selected_model": chosen["model"],
-                "mase": mase,
-                "naive_mase": naive_mase,
-                "mase_improvement": improvement,
-                "coverage80": coverage80,
-                "coverage95": coverage95,
-                "meets_mase_goal": meets_mase,
-                "meets_coverage_goal": meets_coverage,
-                "reason": "; ".join(parts) + ".",
-            }
-        ],
-        schema={
-            "selected_model": pl.String,
-            "mase": pl.Float64,
-            "naive_mase": pl.Float64,
-            "mase_improvement": pl.Float64,
-            "coverage80": pl.Float64,
-            "coverage95": pl.Float64,
-            "meets_mase_goal": pl.Boolean,
-            "meets_coverage_goal": pl.Boolean,
-            "reason": pl.String,
-        },
-    )
-
-
-def interval_calibration(forecasts: pl.DataFrame, levels: Sequence[int] = (80, 95)) -> pl.DataFrame:
-    """Per model, horizon and level: the factor by which the intervals would have had to
-    widen (or narrow) to reach their nominal coverage at the backtest's origins.
-
-    Parameters
-    ----------
-    forecasts : pl.DataFrame
-        :attr:`Backtest.forecasts`.
-    levels : Sequence[int], default (80, 95)
-
-    Returns
-    -------
-    pl.DataFrame
-        ``model, horizon, level, forecasts, coverage, factor``: ``coverage`` as
-        backtested, ``factor`` the multiplier of each half-interval.
-
-    Notes
-    -----
-    Each actual's ratio is its distance from the mean over the half-interval on its
-    side: ``(actual - mean) / (hi - mean)`` above the mean, ``(mean - actual) / (mean -
-    lo)`` below (asymmetric intervals keep their shape). ``factor`` is the empirical
-    L % quantile of those ratios (inverted CDF: the smallest ratio with at least L % at
-    or below it), so intervals widened to ``mean - factor (mean - lo)`` and
-    ``mean + factor (hi - mean)`` would have covered at least L % of the backtest's
-    actuals. A factor above 1 means the intervals were too narrow, below 1 too wide;
-    ``inf`` means intervals of zero width missed more than ``100 - L`` % of actuals.
-
-    The factors are estimated on past origins only, so they carry the same caveat as the
-    backtest itself: they say how wrong the intervals were then, and applying them to
-    today's forecasts assumes the future errs as the past did. Few origins at a long
-    horizon make its factor noisy.
-    """
-    above = pl.col("actual") >= pl.col("mean")
-    frames = []
-    for level in levels:
-        lo, hi = pl.col(f"lo{level}"), pl.col(f"hi{level}")
-        distance = (pl.col("actual") - pl.col("mean")).abs()
-        half = pl.when(above).then(hi - pl.col("mean")).otherwise(pl.col("mean") - lo)
-        ratio = (
-            pl.when(distance == 0)
-            .then(0.0)
-            .when(half <= 0)
-            .then(float("inf"))
-            .otherwise(distance / half)
-        )
-        covered = (pl.col("actual") >= lo) & (pl.col("actual") <= hi)
-        frames.append(
-            forecasts.select(
-                "model",
-                pl.col("horizon").cast(pl.Int32),
-                pl.lit(level, pl.Int32).alias("level"),
-                ratio.alias("ratio"),
-                covered.alias("covered"),
-            )
-        )
-    ratios = pl.concat(frames)
-    rows = []
-    for (model, horizon, level), group in ratios.group_by(
-        "model", "horizon", "level", maintain_order=True
-    ):
-        rows.append(
-            {
-                "model": model,
-                "horizon": horizon,
-                "level": level,
-                "forecasts": group.height,
-                "coverage": float(group["covered"].mean()),
-                "factor": float(
-                    np.quantile(group["ratio"].to_numpy(), level / 100, method="inverted_cdf")
-                ),
-            }
-        )
-    schema = {
-        "model": pl.String,
-        "horizon": pl.Int32,
-        "level": pl.Int32,
-        "forecasts": pl.Int32,
-        "coverage": pl.Float64,
-        "factor": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema).sort("model", "horizon", "level")
-
-
 # --- helpers ---------------------------------------------------------------------------
 
 
@@ -757,13 +400,6 @@ def _failure(name: str, origin: int | None, stage: str, error: Exception | str) 
     return {"model": name, "origin": origin, "stage": stage, "message": message}
 
 
-def _levels(frame: pl.DataFrame) -> list[int]:
-    """Interval levels present in a forecasts frame (lo80 …) or a metrics frame."""
-    found = {int(m.group(1)) for c in frame.columns if (m := _LEVEL_COLUMN.match(c))}
-    found |= {int(m.group(1)) for c in frame.columns if (m := _COVERAGE_COLUMN.match(c))}
-    return sorted(found)
-
-
 def _forecasts_schema(levels: Sequence[int]) -> dict:
     schema = {
         "model": pl.String,
@@ -776,28 +412,3 @@ def _forecasts_schema(levels: Sequence[int]) -> dict:
     }
     schema |= {f"{side}{level}": pl.Float64 for level in levels for side in ("lo", "hi")}
     return schema | {"scale": pl.Float64}
-
-
-def _coverage_sentence(
-    coverage80: float | None, coverage95: float | None, goal: tuple[float, float]
-) -> str:
-    low, high = goal
-    goal_text = f"goal {low * 100:.0f}-{_pct(high)}"
-    tail = "" if coverage95 is None else f"; 95 % interval covered {_pct(coverage95)}"
-    if coverage80 is None:
-        return f"coverage goal missed: no 80 % interval was backtested ({goal_text})"
-    if coverage80 < low:
-        return (
-            f"coverage goal missed, intervals too narrow: 80 % interval covered "
-            f"{_pct(coverage80)} ({goal_text}){tail}"
-        )
-    if coverage80 > high:
-        return (
-            f"coverage goal missed, intervals too wide: 80 % interval covered "
-            f"{_pct(coverage80)} ({goal_text}){tail}"
-        )
-    return f"coverage goal met: 80 % interval covered {_pct(coverage80)} ({goal_text}){tail}"
-
-
-def _pct(share: float) -> str:
-    return f"{share * 100:.0f} %"

@@ -1,75 +1,22 @@
-"""Rolling-origin backtests, their metrics and the model selection (models.backtest).
+"""Rolling-origin backtests (models.origins): which origins, which series, no leakage.
 
-Every frame here is synthetic: small made-up series whose answers can be worked out by
-hand, and fake models that spy on, cheat at or fail the backtest.
+Fake models here spy on, cheat at or fail the backtest.
 """
 
 import numpy as np
 import polars as pl
 import pytest
 
-from talentflow.models.backtest import (
-    backtest_metrics,
-    interval_calibration,
-    rolling_origin_forecasts,
-    select_model,
-    summary_by_model,
-)
 from talentflow.models.base import Forecaster
 from talentflow.models.baselines import Drift, Naive
-
-BASELINES = {"naive": Naive, "drift": Drift}
-
-
-def synthetic_history(rows: list[tuple[str, int, float]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        rows, schema={"series_id": pl.String, "year": pl.Int32, "y": pl.Float64}, orient="row"
-    )
-
-
-def synthetic_panel(last_year_reporters: int | None = None) -> pl.DataFrame:
-    """Synthetic annual series 1996-2024: six noisy trends ("s0".."s5"), "gappy" observed
-    every other year, "early" observed to 2017 then 2020-2021 only, and "late" starting
-    in 2020. With ``last_year_reporters``, only that many series report 2024 (a final
-    year most countries have not reported yet)."""
-    rng = np.random.default_rng(42)
-    rows = []
-    for index in range(6):
-        for year in range(1996, 2025):
-            rows.append((f"s{index}", year, 100 + 3 * index * (year - 1996) + rng.normal(0, 4)))
-    rows += [("gappy", year, 50 + 2 * (year - 1996)) for year in range(1996, 2025, 2)]
-    early_years = [*range(1996, 2018), 2020, 2021]
-    rows += [("early", year, 200 - (year - 1996) + rng.normal(0, 2)) for year in early_years]
-    rows += [("late", year, 10 + year - 2020) for year in range(2020, 2025)]
-    history = synthetic_history(rows)
-    if last_year_reporters is not None:
-        reporters = [f"s{index}" for index in range(last_year_reporters)]
-        history = history.filter((pl.col("year") < 2024) | pl.col("series_id").is_in(reporters))
-    return history
-
-
-def synthetic_metrics(models: dict[str, tuple[float, float]]) -> pl.DataFrame:
-    """Synthetic backtest_metrics rows: model → (MASE, 80 % coverage) at horizons 1-5."""
-    return pl.DataFrame(
-        [
-            {
-                "model": name,
-                "horizon": horizon,
-                "origins": 5,
-                "forecasts": 100,
-                "mase": mase,
-                "smape": 10.0,
-                "coverage80": coverage80,
-                "coverage95": 0.95,
-                "mase_excluded": 0,
-            }
-            for name, (mase, coverage80) in models.items()
-            for horizon in range(1, 6)
-        ]
-    ).with_columns(pl.col("horizon", "origins", "forecasts", "mase_excluded").cast(pl.Int32))
-
-
-# --- origins, horizons and which series are scored -------------------------------------
+from talentflow.models.metrics import backtest_metrics
+from talentflow.models.origins import rolling_origin_forecasts
+from talentflow.models.selection import select_model
+from tests.models.synthetic_backtests import (
+    BASELINES,
+    synthetic_history,
+    synthetic_panel,
+)
 
 
 def test_default_origins_score_every_horizon_one_to_five_at_five_origins():
@@ -133,9 +80,6 @@ def test_series_too_short_at_an_origin_are_skipped_and_listed():
     assert scored.to_list() == [2022]
 
 
-# --- metric formulas against hand-computed values --------------------------------------
-
-
 def test_scale_is_the_mean_one_year_change_with_a_gap_counted_per_year():
     history = synthetic_history(
         [("s", 2000, 10.0), ("s", 2001, 12.0), ("s", 2003, 18.0), ("s", 2004, 20.0)]
@@ -146,114 +90,6 @@ def test_scale_is_the_mean_one_year_change_with_a_gap_counted_per_year():
     assert (row["horizon"], row["actual"], row["mean"]) == (1, 20.0, 18.0)
     mase = backtest_metrics(backtest.forecasts)["mase"].item()
     assert mase == pytest.approx(2 / 2.5)
-
-
-def synthetic_forecasts() -> pl.DataFrame:
-    """Four synthetic scored forecasts of one model, worked by hand in the tests."""
-    columns = ["origin", "series_id", "horizon", "actual", "mean", "lo80", "hi80", "lo95"]
-    columns += ["hi95", "scale"]
-    rows = [
-        (2010, "a", 1, 12.0, 10.0, 9.0, 11.0, 8.0, 13.0, 2.0),  # outside 80 %, inside 95 %
-        (2011, "a", 1, 9.0, 10.0, 9.0, 11.0, 8.0, 13.0, 0.5),  # on the 80 % bound: inside
-        (2011, "b", 1, 0.0, 0.0, -1.0, 1.0, -2.0, 2.0, 0.0),  # zero scale, 0/0 sMAPE
-        (2010, "a", 2, 16.0, 10.0, 8.0, 12.0, 6.0, 14.0, 2.0),
-    ]
-    frame = pl.DataFrame(rows, schema=columns, orient="row")
-    return frame.with_columns(
-        pl.lit("m").alias("model"),
-        (pl.col("origin") + pl.col("horizon")).cast(pl.Int32).alias("year"),
-        pl.col("origin", "horizon").cast(pl.Int32),
-    )
-
-
-def test_metrics_match_hand_computed_mase_smape_and_coverage():
-    metrics = backtest_metrics(synthetic_forecasts())
-    assert metrics.columns == [
-        "model",
-        "horizon",
-        "origins",
-        "forecasts",
-        "mase",
-        "smape",
-        "coverage80",
-        "coverage95",
-        "mase_excluded",
-    ]
-    first = metrics.row(0, named=True)
-    assert (first["origins"], first["forecasts"], first["mase_excluded"]) == (2, 3, 1)
-    assert first["mase"] == pytest.approx((2 / 2 + 1 / 0.5) / 2)  # series b excluded
-    assert first["smape"] == pytest.approx((200 * 2 / 22 + 200 * 1 / 19 + 0) / 3)
-    assert first["coverage80"] == pytest.approx(2 / 3)
-    assert first["coverage95"] == pytest.approx(1.0)
-    second = metrics.row(1, named=True)
-    assert (second["mase"], second["coverage80"], second["coverage95"]) == (3.0, 0.0, 0.0)
-
-
-def test_summary_weights_each_horizon_by_its_forecasts():
-    summary = summary_by_model(backtest_metrics(synthetic_forecasts()))
-    row = summary.row(0, named=True)
-    assert (row["horizons"], row["origins"], row["forecasts"], row["mase_excluded"]) == (
-        2,
-        2,
-        4,
-        1,
-    )
-    assert row["mase"] == pytest.approx((1.5 * 2 + 3.0 * 1) / 3)  # 2 and 1 scored forecasts
-    assert row["coverage80"] == pytest.approx((2 / 3 * 3 + 0 * 1) / 4)
-
-
-# --- selection --------------------------------------------------------------------------
-
-
-def test_selection_picks_the_lower_mase_and_states_both_goals():
-    selection = select_model(synthetic_metrics({"naive": (1.0, 0.80), "drift": (0.7, 0.80)}))
-    row = selection.row(0, named=True)
-    assert selection.columns == [
-        "selected_model",
-        "mase",
-        "naive_mase",
-        "mase_improvement",
-        "coverage80",
-        "coverage95",
-        "meets_mase_goal",
-        "meets_coverage_goal",
-        "reason",
-    ]
-    assert row["selected_model"] == "drift"
-    assert row["mase_improvement"] == pytest.approx(0.3)
-    assert row["meets_mase_goal"] and row["meets_coverage_goal"]
-    assert "MASE goal met" in row["reason"] and "coverage goal met" in row["reason"]
-
-
-def test_on_a_near_tie_the_simpler_model_wins():
-    near_tie = {"naive": (1.0, 0.8), "drift": (0.70, 0.8), "prophet": (0.69, 0.8)}
-    row = select_model(synthetic_metrics(near_tie)).row(0, named=True)
-    assert row["selected_model"] == "drift"
-    assert "within 2 % of the lowest (prophet 0.690)" in row["reason"]
-    clear_win = {"naive": (1.0, 0.8), "drift": (0.70, 0.8), "prophet": (0.60, 0.8)}
-    assert select_model(synthetic_metrics(clear_win))["selected_model"].item() == "prophet"
-    caller_order = select_model(synthetic_metrics(near_tie), simplicity=["naive", "prophet"])
-    assert caller_order["selected_model"].item() == "prophet"
-
-
-def test_the_reason_names_each_missed_goal_and_why():
-    narrow = select_model(synthetic_metrics({"naive": (1.0, 0.8), "drift": (0.9, 0.61)}))
-    row = narrow.row(0, named=True)
-    assert not row["meets_mase_goal"] and not row["meets_coverage_goal"]
-    assert "MASE goal missed: 10 % better than naive" in row["reason"]
-    assert "intervals too narrow: 80 % interval covered 61 %" in row["reason"]
-    wide = select_model(synthetic_metrics({"naive": (1.0, 0.97)})).row(0, named=True)
-    assert wide["selected_model"] == "naive" and not wide["meets_mase_goal"]
-    assert "no model beat the naive baseline" in wide["reason"]
-    assert "intervals too wide: 80 % interval covered 97 %" in wide["reason"]
-
-
-def test_selection_refuses_metrics_without_the_naive_baseline():
-    with pytest.raises(ValueError, match="baseline 'naive'"):
-        select_model(synthetic_metrics({"drift": (0.7, 0.8)}))
-
-
-# --- failures are reported, not swallowed ----------------------------------------------
 
 
 class FailsFrom2021(Drift):
@@ -313,9 +149,6 @@ def test_a_failing_model_is_reported_and_the_rest_of_the_backtest_still_runs():
     selection = select_model(backtest_metrics(forecasts)).row(0, named=True)
     assert selection["selected_model"] == "naive"
     assert "not compared, incomplete backtest: flaky" in selection["reason"]
-
-
-# --- leakage ------------------------------------------------------------------------------
 
 
 class Spy(Naive):
@@ -392,22 +225,3 @@ def test_a_model_that_memorises_its_training_data_gains_nothing():
     assert memoriser["mean"].to_list() == naive["mean"].to_list()
     assert (memoriser["mean"] != memoriser["actual"]).sum() > 0.9 * memoriser.height
     assert backtest_metrics(memoriser)["mase"].min() > 0.1
-
-
-# --- interval calibration ---------------------------------------------------------------
-
-
-def test_calibration_factor_widens_intervals_to_their_nominal_coverage():
-    actuals = [0.5, -1.5, 2.0, 0.2, -0.4, 0.9, 3.0, -0.1, 0.3, 0.6]  # 7 of 10 in ±1
-    frame = pl.DataFrame({"actual": actuals}).with_columns(
-        pl.lit("m").alias("model"),
-        pl.lit(1, pl.Int32).alias("horizon"),
-        pl.lit(0.0).alias("mean"),
-        pl.lit(-1.0).alias("lo80"),
-        pl.lit(1.0).alias("hi80"),
-    )
-    row = interval_calibration(frame, levels=(80,)).row(0, named=True)
-    assert row["coverage"] == pytest.approx(0.7)
-    assert row["factor"] == pytest.approx(1.5)  # the 8th smallest of the 10 ratios
-    widened = frame.filter(pl.col("actual").abs() <= row["factor"] * 1.0)
-    assert widened.height / frame.height >= 0.8
