@@ -1,6 +1,6 @@
 """Benchmark: the forecast stage on the real mirror's tables, model by model.
 
-Times, for each target, one backtest (rolling origins, horizons 1-5) and one final fit
+Times, for each target, one backtest (rolling origins, horizons 1-12) and one final fit
 to 2050 under the three WPP variants per model, run sequentially so the figures add up;
 then the whole ``forecasts`` flow through Prefect's task runner (threads, or Dask with
 ``TALENTFLOW_TASK_RUNNER=dask``). Reads the published feature tables of an earlier
@@ -18,43 +18,38 @@ import time
 
 import polars as pl
 
-from talentflow.core.facts import MODEL_NAMES
+from talentflow.core.facts import DEFAULT_MODELS
 from talentflow.core.settings import get_settings
 from talentflow.core.storage import published_parquet
 from talentflow.flows.forecasting import forecast_task_runner, forecasts
-from talentflow.tasks.features.scenarios import RATE_TARGETS
+from talentflow.flows.pipeline import FORECAST_INPUTS
+from talentflow.tasks.features.scenarios import RATE_TARGETS, target_inputs
 from talentflow.tasks.forecast import (
     backtest_one,
     backtest_origins,
     forecast_job,
     forecast_one,
     min_train_observations,
-    rates_and_cohorts,
-)
-
-FEATURES = (
-    "talent_pool_metrics",
-    "demographic_drivers",
-    "china_inflow_shares_by_income",
-    "china_inbound_students",
 )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default=",".join(MODEL_NAMES))
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     parser.add_argument("--skip-flow", action="store_true")
     parser.add_argument("--skip-models", action="store_true", help="time the flow only")
     arguments = parser.parse_args()
     models = arguments.models.split(",")
     settings = get_settings()
-    features = {name: pl.read_parquet(published_parquet(settings, name)) for name in FEATURES}
+    features = {
+        name: pl.read_parquet(published_parquet(settings, name)) for name in FORECAST_INPUTS
+    }
     country_list = _country_list(settings)
 
     print(f"{'target':26} {'series':>6} {'model':9} {'backtest s':>10} {'fit+forecast s':>14}")
     totals = dict.fromkeys(models, 0.0)
     for target in [] if arguments.skip_models else RATE_TARGETS.values():
-        rates, cohorts = rates_and_cohorts(target, features, country_list)
+        rates, cohorts = target_inputs(target, features, country_list)
         job = forecast_job(
             target, rates, cohorts, vintage=int(rates["year"].max()), min_observed_years=8
         )

@@ -54,10 +54,15 @@ def run(
         ),
     ] = None,
     models: Annotated[
-        str | None, typer.Option(help="Comma-separated models of the zoo (default: all).")
+        str | None,
+        typer.Option(
+            help="Comma-separated models of the zoo (default: every model but prophet; "
+            "naive and drift are required).",
+        ),
     ] = None,
 ) -> None:
     """Run the whole pipeline once and show where its tables are."""
+    zoo = _checked_models(models)
     from talentflow.core.facts import compact_number
     from talentflow.core.settings import get_settings
     from talentflow.flows.pipeline import PIPELINE_DATASETS, pipeline
@@ -74,7 +79,7 @@ def run(
                 until_year=until_year,
                 min_observed_years=min_observed_years,
                 as_of=as_of,
-                models=models.split(",") if models else None,
+                models=zoo,
             )
         finally:
             remove_listener(advance)
@@ -266,6 +271,54 @@ def serve(
         raise typer.Exit(1) from None
     console.print(f"talentflow: serving schedules on {api_url}; Ctrl-C stops (and pauses them)")
     serve_schedules(limit=limit)
+
+
+def _checked_models(models: str | None) -> list[str] | None:
+    """``--models`` as a list, refused at once (before any download) when it names a model
+    the zoo does not have or leaves out a baseline every model is judged against."""
+    if not models:
+        return None
+    from talentflow.core.facts import MODEL_NAMES, REQUIRED_MODELS
+
+    names = [name.strip() for name in models.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MODEL_NAMES]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown model(s) {unknown}; the zoo has {list(MODEL_NAMES)}", param_hint="--models"
+        )
+    missing = [name for name in REQUIRED_MODELS if name not in names]
+    if missing:
+        raise typer.BadParameter(
+            f"{missing} must be included: every model is judged against them",
+            param_hint="--models",
+        )
+    return names
+
+
+@app.command()
+def replays(
+    first: Annotated[int, typer.Option("--from", help="First --as-of vintage.")] = 2008,
+    last: Annotated[int, typer.Option("--to", help="Last --as-of vintage.")] = 2015,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models of the zoo (as for run).")
+    ] = None,
+) -> None:
+    """Replay the pipeline at every vintage from --from to --to (each input cut at that
+    year), then run it on all the data, which scores every stored replay on the years that
+    followed (the replay_scores table and the backtest report)."""
+    zoo = _checked_models(models)
+    if not 1990 <= first <= last:
+        raise typer.BadParameter(
+            f"--from {first} --to {last}: need 1990 <= from <= to", param_hint="--from/--to"
+        )
+    from talentflow.flows.pipeline import pipeline
+
+    for vintage in range(first, last + 1):
+        console.print(f"talentflow: replay with data to {vintage}")
+        pipeline(as_of=vintage, models=zoo)
+    console.print("talentflow: the current run, which scores the replays")
+    published = pipeline(models=zoo)
+    console.print(f"replay scores: {published['replay_scores'].parquet}")
 
 
 @contextmanager

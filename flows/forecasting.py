@@ -45,6 +45,7 @@ from talentflow.tasks.forecast import (
     forecast_pools,
     forecast_rows,
     handover_rates,
+    in_logit_space,
     min_train_observations,
     observed_pools,
     score_family,
@@ -133,7 +134,11 @@ def score_and_shape(
             ready.append((job, pl.concat(frames, how="vertical_relaxed")))
         if not ready:
             continue
-        scores = score_family(family, {job.target.name: frames for job, frames in ready})
+        scores = score_family(
+            family,
+            {job.target.name: frames for job, frames in ready},
+            {job.target.name: in_logit_space(job, frames) for job, frames in ready},
+        )
         shaped.metrics.append(scores.metrics)
         shaped.selections.append(scores.selection)
         preference = [
@@ -182,6 +187,10 @@ def _shape_target(job, scores, preference, rates, shaped, run_id, vintage, creat
             job, pools, selected=selected, run_id=run_id, vintage=vintage, created_at=created_at
         )
     )
+    # What is published as selected: the chosen model's verdicts. An uninformative band
+    # does not reject a forecast, it ends the selected years before it: the published
+    # forecast passes that rule, and the detail says where it stops.
+    informative = pl.col("rule") == "informative_interval"
     shaped.plausibility.append(
         checks.join(selected.select("series_id", "model"), on=["series_id", "model"]).select(
             pl.lit(target.name).alias("target"),
@@ -189,7 +198,7 @@ def _shape_target(job, scores, preference, rates, shaped, run_id, vintage, creat
             target.origin_group(pl.col("series_id")).alias("origin_group"),
             "model",
             "rule",
-            "passed",
+            (pl.col("passed") | informative).alias("passed"),
             "detail",
             "last_informative_year",
         )

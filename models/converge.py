@@ -56,6 +56,7 @@ Sen, P. K. (1968). Estimates of the regression coefficient based on Kendall's ta
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -399,13 +400,20 @@ def _level_path(
     return np.array(centres)[order], np.array(medians)[order]
 
 
+@functools.lru_cache(maxsize=64)
+def _pairs(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of ``count`` points; cached: replays ask for the same few sizes
+    tens of thousands of times."""
+    return np.triu_indices(count, 1)
+
+
 def _theil_sen(years: np.ndarray, y: np.ndarray, window: int) -> float:
     """The median of pairwise slopes over the last ``window`` years (0 with one point)."""
     recent = years >= years[-1] - window
     years, y = years[recent].astype(float), y[recent]
     if len(years) < 2:
         return 0.0
-    first, second = np.triu_indices(len(years), 1)
+    first, second = _pairs(len(years))
     return float(np.median((y[second] - y[first]) / (years[second] - years[first])))
 
 

@@ -186,8 +186,7 @@ class Transformed(Forecaster):
             return np.log(y)
         if self.space == "log1p":
             return np.log1p(y)
-        share = np.clip(y / cap, self.epsilon, 1 - self.epsilon)
-        return np.log(share) - np.log1p(-share)
+        return capped_logit(y, cap, self.epsilon)
 
     def _backward(self, z: np.ndarray, cap: np.ndarray) -> np.ndarray:
         if self.space == "log":
@@ -195,5 +194,15 @@ class Transformed(Forecaster):
         if self.space == "log1p":
             # z < 0 would map to a count in (-1, 0): a bound there means "zero"
             return np.maximum(np.expm1(z), 0.0)
-        # cap · sigmoid(z), written to neither overflow nor exceed cap in floating point
-        return cap * np.exp(-np.logaddexp(0.0, -z))
+        return inverse_capped_logit(z, cap)
+
+
+def capped_logit(y: np.ndarray, cap: np.ndarray | float, epsilon: float = 1e-3) -> np.ndarray:
+    """``log(y / (cap - y))``, with ``y / cap`` clipped to ``[epsilon, 1 - epsilon]``."""
+    share = np.clip(np.asarray(y, dtype=float) / cap, epsilon, 1 - epsilon)
+    return np.log(share) - np.log1p(-share)
+
+
+def inverse_capped_logit(z: np.ndarray, cap: np.ndarray | float) -> np.ndarray:
+    """``cap · sigmoid(z)``, written to neither overflow nor exceed cap in floating point."""
+    return cap * np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=float)))

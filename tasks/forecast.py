@@ -55,7 +55,7 @@ from talentflow.models.origins import (
 from talentflow.models.prophet_model import ProphetForecaster
 from talentflow.models.selection import select_model
 from talentflow.models.statsforecast_models import ETS, Theta
-from talentflow.models.transforms import Transformed
+from talentflow.models.transforms import Transformed, capped_logit, inverse_capped_logit
 from talentflow.tasks.features.demography import ESTIMATES_VARIANT, VARIANTS
 from talentflow.tasks.features.scenarios import (
     CHINA_INTAKE_FAMILY,
@@ -277,6 +277,27 @@ def in_pool_units(job: ForecastJob, forecasts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def in_logit_space(job: ForecastJob, pool_forecasts: pl.DataFrame) -> pl.DataFrame:
+    """Backtest forecasts in pool units (:func:`in_pool_units`) taken back to the space
+    the models forecast in: the rate (÷ the year's Medium denominator × ``per``) as
+    ``logit(rate / cap)`` with each series' cap. Interval calibration is measured and
+    applied there, so a widened interval can never leave ``(0, cap)``; coverage, a
+    matter of which side of a bound an actual falls, is the same in either space."""
+    if pool_forecasts.is_empty():
+        return pool_forecasts
+    medium = job.cohorts.filter(pl.col("variant") == ESTIMATES_VARIANT).select(
+        "series_id", "year", (job.target.per / pl.col("cohort")).alias("_to_rate")
+    )
+    keyed = pool_forecasts.join(medium, on=["series_id", "year"], how="inner").join(
+        job.caps.select("series_id", pl.col("cap").alias("_cap")), on="series_id", how="inner"
+    )
+    cap = keyed["_cap"].to_numpy()
+    return keyed.with_columns(
+        pl.Series(column, capped_logit((keyed[column] * keyed["_to_rate"]).to_numpy(), cap))
+        for column in ["actual", *_values()]
+    ).drop("_to_rate", "_cap")
+
+
 def observed_pools(job: ForecastJob) -> pl.DataFrame:
     """The history a target's published forecasts continue, in pool units (rate × the
     Medium denominator / ``per``): ``target, country_iso3, origin_group, year, value``."""
@@ -354,12 +375,19 @@ def with_handover(forecasts: pl.DataFrame, short: str, long: str) -> pl.DataFram
     )
 
 
-def score_family(family: str, backtests: dict[str, pl.DataFrame]) -> FamilyScores:
+def score_family(
+    family: str,
+    backtests: dict[str, pl.DataFrame],
+    calibration: dict[str, pl.DataFrame] | None = None,
+) -> FamilyScores:
     """Score every target of ``family`` (target → its backtest forecasts in pool units,
     every model), choose the family's model at horizons 1-5 and at 6-12 from the pooled
     scores (``models.selection.select_model``), and, where they differ, hand the first
     over to the second (``models.combine.handover``); then say, per target, how the
-    published model did against naive and drift in each band and the interval goals."""
+    published model did against naive and drift in each band and the interval goals.
+    ``calibration`` holds the same forecasts in the space the intervals are calibrated
+    in (:func:`in_logit_space`; default: pool units)."""
+    calibration = calibration or backtests
     pooled = backtest_metrics(pl.concat(list(backtests.values())))
     short_choice = select_model(pooled, horizons=SHORT).row(0, named=True)
     short, short_reason = short_choice["selected_model"], short_choice["reason"]
@@ -373,12 +401,13 @@ def score_family(family: str, backtests: dict[str, pl.DataFrame]) -> FamilyScore
     rows, factors, metrics = [], {}, []
     for target, raw in backtests.items():
         forecasts = with_handover(raw, short, long)
+        calibrated = with_handover(calibration[target], short, long)
         target_metrics = backtest_metrics(forecasts).with_columns(pl.lit(target).alias("target"))
         metrics.append(target_metrics)
-        factors[target] = calibration_factors(forecasts)
+        factors[target] = calibration_factors(calibrated)
         rows.append(
             target_selection(
-                family, target, chosen, short, long, forecasts, target_metrics, short_reason
+                family, target, chosen, short, long, calibrated, target_metrics, short_reason
             )
         )
     return FamilyScores(
@@ -402,13 +431,14 @@ def target_selection(
     chosen: str,
     short: str,
     long: str,
-    forecasts: pl.DataFrame,
+    calibrated: pl.DataFrame,
     metrics: pl.DataFrame,
     family_reason: str,
 ) -> dict:
     """One ``model_selection`` row: the published model's scores in both bands against
-    naive and drift, its calibrated coverage on held-out origins per band, whether it
-    meets each goal, and why, in words."""
+    naive and drift, its calibrated coverage on held-out origins per band (``calibrated``:
+    the backtest forecasts in the calibration space), whether it meets each goal, and
+    why, in words."""
     model, naive, drift = (
         {
             band: _band(metrics, name, horizons)
@@ -428,7 +458,7 @@ def target_selection(
     held_out = {
         (row["band"], level): row[f"calibrated_coverage{level}"]
         for row in held_out_coverage(
-            forecasts.filter(pl.col("model") == chosen), {"short": SHORT, "long": LONG}
+            calibrated.filter(pl.col("model") == chosen), {"short": SHORT, "long": LONG}
         ).iter_rows(named=True)
         for level in LEVELS
     }
@@ -569,16 +599,9 @@ def forecast_pools(
     of a forecast total (:func:`with_denominator_uncertainty`), and stopped at what each
     series' cap allows. The point forecast is never clipped: the plausibility rules judge
     it."""
-    pools = scenario_pools(rates, job.cohorts, job.target)
     if factors is not None:
-        last = job.history.group_by("series_id").agg(pl.col("year").max().alias("_last"))
-        pools = widened(
-            pools.join(last, on="series_id").with_columns(
-                (pl.col("year") - pl.col("_last")).alias("horizon")
-            ),
-            factors,
-            "mean",
-        ).drop("_last", "horizon")
+        rates = calibrated_rates(job, rates, factors)
+    pools = scenario_pools(rates, job.cohorts, job.target)
     if job.target.is_share:
         pools = with_denominator_uncertainty(pools, job.cohorts)
     ceiling = job.cohorts.join(job.caps.select("series_id", "cap"), on="series_id").select(
@@ -592,6 +615,26 @@ def forecast_pools(
         .with_columns(pl.col(c).clip(upper_bound=pl.col("_ceiling")) for c in _bounds())
         .drop("_ceiling")
     )
+
+
+def calibrated_rates(job: ForecastJob, rates: pl.DataFrame, factors: pl.DataFrame) -> pl.DataFrame:
+    """Rate forecasts with each model's intervals widened by its backtest factors
+    (``models.calibration``), in the logit space the factors were measured in: so a
+    widened bound stays inside ``(0, cap)``."""
+    last = job.history.group_by("series_id").agg(pl.col("year").max().alias("_last"))
+    keyed = rates.join(last, on="series_id").join(
+        job.caps.select("series_id", pl.col("cap").alias("_cap")), on="series_id"
+    )
+    cap = keyed["_cap"].to_numpy()
+    in_logit = keyed.with_columns(
+        (pl.col("year") - pl.col("_last")).alias("horizon"),
+        *[pl.Series(c, capped_logit(keyed[c].to_numpy(), cap)) for c in _values()],
+    )
+    wide = widened(in_logit, factors, "mean")
+    return wide.with_columns(
+        pl.Series(c, inverse_capped_logit(wide[c].to_numpy(), wide["_cap"].to_numpy()))
+        for c in _bounds()
+    ).drop("_last", "_cap", "horizon")
 
 
 def with_denominator_uncertainty(pools: pl.DataFrame, denominators: pl.DataFrame) -> pl.DataFrame:
@@ -610,7 +653,8 @@ def with_denominator_uncertainty(pools: pl.DataFrame, denominators: pl.DataFrame
     widened_bounds = []
     for level in LEVELS:
         for side, sign in (("lo", -1.0), ("hi", 1.0)):
-            own = (pl.col(f"{side}{level}") / pl.col("mean")).log().abs()
+            # a lower bound at 0 stays at 0 (log 0 is -inf: exp(-inf) = 0)
+            own = (pl.col(f"{side}{level}").clip(lower_bound=0.0) / pl.col("mean")).log().abs()
             theirs = (pl.col(f"cohort_{side}{level}") / pl.col("cohort")).log().abs()
             combined = (own.pow(2) + theirs.pow(2)).sqrt()
             widened_bounds.append(

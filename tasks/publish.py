@@ -478,7 +478,7 @@ def stored_replays(database: Path) -> pl.DataFrame:
         ).fetchone()[0]
         if not exists:
             return pl.DataFrame(schema=columns)
-        frame = connection.execute(
+        frame = connection.sql(
             f"""
             SELECT {", ".join(quoted(c) for c in columns)} FROM forecasts
             WHERE scenario = 'Medium'

@@ -12,7 +12,13 @@ from itertools import product
 
 import polars as pl
 
-from talentflow.core.tables import BACKTEST_METRICS_SCHEMA, FORECASTS_SCHEMA, MODEL_SELECTION_SCHEMA
+from talentflow.core.tables import (
+    BACKTEST_METRICS_SCHEMA,
+    FORECAST_BOUNDS_SCHEMA,
+    FORECAST_PLAUSIBILITY_SCHEMA,
+    FORECASTS_SCHEMA,
+    MODEL_SELECTION_SCHEMA,
+)
 
 SYNTHETIC_COUNTRIES = ("CHN", "USA", "DEU", "IND")
 SYNTHETIC_SCENARIOS = ("Medium", "Low", "High")
@@ -111,6 +117,8 @@ def synthetic_model_selection(run_id: str, vintage: int) -> pl.DataFrame:
             "family": family,
             "target": target,
             "selected_model": SYNTHETIC_SELECTED_MODEL,
+            "short_model": SYNTHETIC_SELECTED_MODEL,
+            "long_model": SYNTHETIC_SELECTED_MODEL,
             "mase": 1.2,
             "naive_mase": 2.0,
             "mase_improvement": 0.4,
@@ -120,6 +128,13 @@ def synthetic_model_selection(run_id: str, vintage: int) -> pl.DataFrame:
             "calibrated_coverage95": 0.95,
             "meets_mase_goal": True,
             "meets_coverage_goal": True,
+            "long_mase": 3.0,
+            "long_naive_mase": 4.0,
+            "long_drift_mase": 3.5,
+            "long_calibrated_coverage80": 0.82,
+            "long_calibrated_coverage95": 0.93,
+            "beats_naive_and_drift_long": True,
+            "meets_long_coverage_goal": True,
             "reason": "synthetic: lowest mean MASE over horizons 1-5",
         }
         for family, target in SYNTHETIC_TARGETS
@@ -133,9 +148,53 @@ def synthetic_model_selection(run_id: str, vintage: int) -> pl.DataFrame:
 def synthetic_run_tables(
     run_id: str, vintage: int, created_at: datetime
 ) -> dict[str, pl.DataFrame]:
-    """The three run tables of one synthetic run, by table name."""
+    """The run tables of one synthetic run, by table name."""
     return {
         "forecasts": synthetic_forecasts(run_id, vintage, created_at),
         "backtest_metrics": synthetic_backtest_metrics(run_id, vintage),
         "model_selection": synthetic_model_selection(run_id, vintage),
+        "forecast_plausibility": synthetic_plausibility(run_id, vintage),
+        "forecast_bounds": synthetic_bounds(run_id, vintage),
     }
+
+
+def synthetic_plausibility(run_id: str, vintage: int) -> pl.DataFrame:
+    """A synthetic ``forecast_plausibility`` frame: every rule passed for each country."""
+    rows = [
+        {
+            "target": "researchers",
+            "country_iso3": country,
+            "origin_group": None,
+            "model": SYNTHETIC_SELECTED_MODEL,
+            "rule": rule,
+            "passed": True,
+            "detail": "",
+            "last_informative_year": 2050,
+        }
+        for country in SYNTHETIC_COUNTRIES
+        for rule in ("rate_within_bound", "scenario_order")
+    ]
+    frame = pl.DataFrame(rows, schema_overrides={"origin_group": pl.String}).with_columns(
+        pl.lit(run_id).alias("run_id"), pl.lit(vintage).alias("vintage")
+    )
+    return frame.cast(FORECAST_PLAUSIBILITY_SCHEMA).select(list(FORECAST_PLAUSIBILITY_SCHEMA))
+
+
+def synthetic_bounds(run_id: str, vintage: int) -> pl.DataFrame:
+    """A synthetic ``forecast_bounds`` frame: one made-up cap per country."""
+    rows = [
+        {
+            "target": "researchers",
+            "series_id": country,
+            "cap": 0.02,
+            "record": 0.01,
+            "frontier": 0.018,
+            "frontier_series": "USA",
+            "frontier_year": vintage,
+        }
+        for country in SYNTHETIC_COUNTRIES
+    ]
+    frame = pl.DataFrame(rows).with_columns(
+        pl.lit(run_id).alias("run_id"), pl.lit(vintage).alias("vintage")
+    )
+    return frame.cast(FORECAST_BOUNDS_SCHEMA).select(list(FORECAST_BOUNDS_SCHEMA))

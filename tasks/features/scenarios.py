@@ -51,6 +51,13 @@ INFLOW_DATABASE = "scopus"
 SERIES_SEPARATOR = "|"
 
 COHORT_COLUMNS = ["series_id", "variant", "year", "cohort"]
+#: A share panel keeps the places large enough for their share to be more than noise: a
+#: host that has held at least this many mobile students in some year, a destination
+#: that has received at least this many researcher moves from the group in some year.
+#: (A share of 1 move in 100,000 says nothing about how shares move, and its one-year
+#: changes would dominate every scale-free error; China passes both.)
+MIN_HOST_STUDENTS = 1_000
+MIN_DESTINATION_MOVES = 20
 
 
 @dataclass(frozen=True)
@@ -402,23 +409,39 @@ def moves_abroad_pools(move_shares: pl.DataFrame) -> pl.DataFrame:
 def host_share_rates(student_shares: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every host's share of the world's mobile students (``series_id`` = host, ``year``,
     ``y``) and the history denominators (``series_id, variant, year, cohort``: the world
-    total each year, under every variant: the past has one)."""
-    hosts = student_shares.filter(pl.col("host_iso3") != WORLD)
-    rates = hosts.select(pl.col("host_iso3").alias("series_id"), "year", pl.col("share").alias("y"))
-    denominators = hosts.select(
-        pl.col("host_iso3").alias("series_id"), "year", pl.col("world_students").alias("cohort")
+    total of every observed year, for every host, under every variant: the past has one).
+    A host's forecast starts after its own last report, so the world totals it is
+    multiplied by are the observed ones until they run out, the forecast ones after."""
+    hosts = student_shares.filter(
+        (pl.col("host_iso3") != WORLD)
+        & (pl.col("students").max().over("host_iso3") >= MIN_HOST_STUDENTS)
     )
+    rates = hosts.select(pl.col("host_iso3").alias("series_id"), "year", pl.col("share").alias("y"))
+    world = student_shares.filter(pl.col("host_iso3") == WORLD).select(
+        "year", pl.col("students").alias("cohort")
+    )
+    denominators = rates.select("series_id").unique().join(world, how="cross")
     return rates.sort("series_id", "year"), _every_variant(denominators)
 
 
 def destination_share_rates(move_shares: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every destination's share of the moves abroad from each income group
     (``series_id`` = ``<destination>|<group>``, ``year``, ``y``) and the history
-    denominators (the group's moves abroad each year, under every variant)."""
+    denominators (the group's moves abroad in every observed year, under every variant)."""
     series = pl.concat_str("destination_iso3", pl.lit(SERIES_SEPARATOR), "origin_income_group")
-    rates = move_shares.select(series.alias("series_id"), "year", pl.col("share").alias("y"))
-    denominators = move_shares.select(
-        series.alias("series_id"), "year", pl.col("moves_abroad").alias("cohort")
+    kept = move_shares.filter(
+        pl.col("moves").max().over("destination_iso3", "origin_income_group")
+        >= MIN_DESTINATION_MOVES
+    )
+    rates = kept.select(series.alias("series_id"), "year", pl.col("share").alias("y"))
+    totals = move_shares.group_by("origin_income_group", "year").agg(
+        pl.col("moves_abroad").first().alias("cohort")
+    )
+    denominators = (
+        kept.select(series.alias("series_id"), "origin_income_group")
+        .unique()
+        .join(totals, on="origin_income_group")
+        .select("series_id", "year", "cohort")
     )
     return rates.sort("series_id", "year"), _every_variant(denominators)
 

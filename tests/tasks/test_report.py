@@ -41,7 +41,7 @@ def test_the_backtest_report_names_each_target_its_model_and_a_missed_goal():
     assert f"| {first['target']} | {first['family']} | {first['selected_model']} |" in report
     assert "| 61% | **missed** |" in report
     assert report.count("| met |") >= selection.height - 1
-    assert "What a backtest cannot judge" in report
+    assert "Beyond 12 years nothing here scores the forecasts" in report
 
 
 def test_headline_forecasts_are_the_selected_model_in_the_variants_only():

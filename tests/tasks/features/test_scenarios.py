@@ -7,32 +7,32 @@ import polars as pl
 import pytest
 
 from talentflow.tasks.features.demography import AGE_BANDS, demographic_drivers
-from talentflow.tasks.features.intake import (
-    inbound_students_china,
-    inflow_shares_by_income_group,
-    researcher_inflows_china,
-)
+from talentflow.tasks.features.intake import inbound_student_shares, researcher_move_shares
 from talentflow.tasks.features.scenarios import (
     ADULTS_25PLUS_TERTIARY,
     ALL_ORIGINS,
     CHINA_INBOUND_STUDENTS,
     CHINA_RESEARCHER_INFLOWS,
     DEFAULT_LEVERS,
+    FAMILIES,
     RATE_TARGETS,
+    RESEARCHER_MOVES_ABROAD,
     RESEARCHERS,
     TERTIARY_STUDENTS,
+    WORLD_MOBILE_STUDENTS,
+    Bound,
     PolicyLevers,
+    RateTarget,
     apply_levers,
-    china_inbound_student_rates,
-    china_researcher_inflow_rates,
     cohorts,
-    country_rate_series,
+    evidence_caps,
     group_cohorts,
     income_group_members,
     rate_series,
     rate_target,
     scenario_pools,
-    world_excluding_china_members,
+    target_inputs,
+    world_members,
 )
 from talentflow.tasks.features.talent import (
     adults_with_tertiary_attainment,
@@ -72,6 +72,8 @@ def synthetic_drivers() -> pl.DataFrame:
                         "population_15_64": base * 6,
                         "population_25_64": base * 5,
                         "population_65_plus": base * 2,
+                        "population_18_22": base * 1.1,
+                        "population_25_34": base * 2.5,
                     }
                 )
     return pl.DataFrame(rows, schema_overrides={"year": pl.Int32})
@@ -126,20 +128,32 @@ def value(frame: pl.DataFrame, column: str, **keys) -> float:
 # -- the registry ---------------------------------------------------------------------------
 
 
-def test_every_target_names_a_cohort_demographic_drivers_has_and_a_positive_cap():
-    assert set(RATE_TARGETS) == {
+def test_every_target_names_a_cohort_demographic_drivers_has_or_a_forecast_denominator():
+    assert list(RATE_TARGETS) == [
         "researchers",
         "tertiary_students",
         "adults_25plus_tertiary",
-        "china_researcher_inflows",
+        "se_doctorates",
+        "se_first_degrees",
+        "world_mobile_students",
+        "researcher_moves_abroad",
         "china_inbound_students",
-    }
+        "china_researcher_inflows",
+    ]
+    drivers = {*AGE_BANDS, "population_18_22", "population_25_34"}
     for target in RATE_TARGETS.values():
-        assert set(target.cohort_columns) <= set(AGE_BANDS), target.name
-        assert target.cap > 0
+        if target.is_share:
+            # a denominator target is forecast in an earlier family
+            denominator = RATE_TARGETS[target.denominator]
+            assert FAMILIES.index(denominator.family) < FAMILIES.index(target.family)
+        else:
+            assert set(target.cohort_columns) <= drivers, target.name
+        assert target.age_structure, f"{target.name}: say how the age structure enters"
     assert rate_target("researchers") is RESEARCHERS
     with pytest.raises(ValueError, match="no rate target 'talent'.*researchers"):
         rate_target("talent")
+    with pytest.raises(ValueError, match="exactly one"):
+        RateTarget("x", "talent_pool", "", "", "", "", "")
 
 
 # -- cohorts --------------------------------------------------------------------------------
@@ -155,27 +169,35 @@ def test_country_cohort_sums_the_target_columns(synthetic_drivers):
     assert adults.columns == ["series_id", "variant", "year", "cohort"]
 
 
-def test_group_cohorts_sum_the_groups_countries_without_china(
-    synthetic_drivers, synthetic_country_list
-):
+def test_group_cohorts_sum_the_groups_countries(synthetic_drivers, synthetic_country_list):
     members = income_group_members(synthetic_country_list)
-    assert members.rows() == [("AAA", "High income"), ("BBB", "High income"), ("CCC", "Low income")]
-    groups = group_cohorts(synthetic_drivers, members, CHINA_RESEARCHER_INFLOWS)
+    assert members.rows() == [
+        ("AAA", "High income"),
+        ("BBB", "High income"),
+        ("CCC", "Low income"),
+        ("CHN", "Upper middle income"),  # China's own researchers move abroad too
+    ]
+    groups = group_cohorts(synthetic_drivers, members, RESEARCHER_MOVES_ABROAD)
     for variant in VARIANT_SCALE:
         high = value(groups, "cohort", series_id="High income", variant=variant, year=2030)
         assert high == pytest.approx(
-            synthetic_population("AAA", variant, 2030) + synthetic_population("BBB", variant, 2030)
+            5
+            * (
+                synthetic_population("AAA", variant, 2030)
+                + synthetic_population("BBB", variant, 2030)
+            )
         )
-    # China (the host) and the unclassified DDD are in no group.
-    assert set(groups["series_id"]) == {"High income", "Low income"}
+    # The unclassified DDD is in no group.
+    assert set(groups["series_id"]) == {"High income", "Low income", "Upper middle income"}
 
 
-def test_world_cohort_of_inbound_students_is_every_place_but_china(synthetic_drivers):
-    members = world_excluding_china_members(synthetic_drivers)
-    world = group_cohorts(synthetic_drivers, members, CHINA_INBOUND_STUDENTS)
-    expected = sum(synthetic_population(c, "High", 2025) for c in ("AAA", "BBB", "CCC", "DDD"))
-    assert value(world, "cohort", series_id=ALL_ORIGINS, variant="High", year=2025) == (
-        pytest.approx(expected)
+def test_the_world_cohort_of_mobile_students_is_every_place_aged_18_22(synthetic_drivers):
+    world = group_cohorts(
+        synthetic_drivers, world_members(synthetic_drivers), WORLD_MOBILE_STUDENTS
+    )
+    expected = 1.1 * sum(synthetic_population(c, "High", 2025) for c in SYNTHETIC_BASE)
+    assert value(world, "cohort", series_id="WLD", variant="High", year=2025) == pytest.approx(
+        expected
     )
 
 
@@ -187,13 +209,13 @@ def test_a_group_member_missing_from_the_drivers_or_some_years_is_refused(
         group_cohorts(
             synthetic_drivers.filter(pl.col("country_iso3") != "CCC"),
             members,
-            CHINA_RESEARCHER_INFLOWS,
+            RESEARCHER_MOVES_ABROAD,
         )
     gappy = synthetic_drivers.filter(
         ~((pl.col("country_iso3") == "AAA") & (pl.col("year") == 2030))
     )
     with pytest.raises(ValueError, match="lack some member countries.*High income"):
-        group_cohorts(gappy, members, CHINA_RESEARCHER_INFLOWS)
+        group_cohorts(gappy, members, RESEARCHER_MOVES_ABROAD)
 
 
 def test_an_unknown_variant_is_refused_when_asking_for_cohorts(synthetic_drivers):
@@ -211,16 +233,16 @@ def synthetic_pools(series_id: str, years: dict[int, float]) -> pl.DataFrame:
     )
 
 
-def test_rate_is_pool_over_the_medium_cohort_and_per_million_for_intake(
+def test_rate_is_pool_over_the_medium_cohort_and_per_million_for_moves(
     synthetic_drivers, synthetic_country_list
 ):
     members = income_group_members(synthetic_country_list)
-    cohort = group_cohorts(synthetic_drivers, members, CHINA_RESEARCHER_INFLOWS)
+    cohort = group_cohorts(synthetic_drivers, members, RESEARCHER_MOVES_ABROAD)
     rates = rate_series(
-        synthetic_pools("High income", {2019: 3.0, 2020: 6.0}), cohort, CHINA_RESEARCHER_INFLOWS
+        synthetic_pools("High income", {2019: 3.0, 2020: 6.0}), cohort, RESEARCHER_MOVES_ABROAD
     )
-    high_2020 = synthetic_population("AAA", "Medium", 2020) + synthetic_population(
-        "BBB", "Medium", 2020
+    high_2020 = 5 * (
+        synthetic_population("AAA", "Medium", 2020) + synthetic_population("BBB", "Medium", 2020)
     )
     assert rates.columns == ["series_id", "year", "y"]
     assert value(rates, "y", year=2020) == pytest.approx(6.0 / high_2020 * 1e6)
@@ -232,11 +254,62 @@ def test_a_pool_without_a_cohort_is_refused_naming_series_and_years(synthetic_dr
         rate_series(pools, cohorts(synthetic_drivers, RESEARCHERS), RESEARCHERS)
 
 
-def test_a_rate_at_or_above_its_cap_is_refused(synthetic_drivers):
-    # AAA's 20-24 cohort in 2018 is 1,000: 2,500 students is a GER of 250 %, above the cap.
-    pools = synthetic_pools("AAA", {2018: 2_500.0})
-    with pytest.raises(ValueError, match=r"tertiary_students: rate at or above its cap 2.0"):
-        rate_series(pools, cohorts(synthetic_drivers, TERTIARY_STUDENTS), TERTIARY_STUDENTS)
+def synthetic_caps_inputs() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rates of a large country (AAA, 5 million), a larger one (BBB, 9 million) and a
+    small one whose record is higher than both (CCC, 50,000)."""
+    rates = pl.DataFrame(
+        {
+            "series_id": ["AAA", "AAA", "BBB", "BBB", "CCC", "CCC"],
+            "year": [2019, 2020] * 3,
+            "y": [0.5, 0.6, 1.0, 1.2, 1.5, 1.9],
+        }
+    ).with_columns(pl.col("year").cast(pl.Int32))
+    sizes = {"AAA": 5e6, "BBB": 9e6, "CCC": 5e4}
+    denominators = pl.DataFrame(
+        [(s, "Medium", year, size) for s, size in sizes.items() for year in (2019, 2020)],
+        schema={
+            "series_id": pl.String,
+            "variant": pl.String,
+            "year": pl.Int32,
+            "cohort": pl.Float64,
+        },
+        orient="row",
+    )
+    return rates, denominators
+
+
+def test_caps_are_the_large_countries_frontier_or_a_small_countrys_own_record_plus_headroom():
+    rates, denominators = synthetic_caps_inputs()
+    caps = evidence_caps(rates, denominators, TERTIARY_STUDENTS)
+    by_series = dict(caps.select("series_id", "cap").iter_rows())
+    # the frontier is BBB's 1.2 (CCC is too small to set it); +10 %
+    assert by_series["AAA"] == pytest.approx(1.32) and by_series["BBB"] == pytest.approx(1.32)
+    assert by_series["CCC"] == pytest.approx(1.9 * 1.1)  # above the frontier already
+    assert caps["frontier_series"].unique().to_list() == ["BBB"]
+    assert (caps["cap"] > caps["record"]).all()
+
+
+def test_a_series_without_a_panel_is_bounded_by_its_own_growth():
+    rates, denominators = synthetic_caps_inputs()
+    growth = RateTarget(
+        "world",
+        "world_mobility",
+        "",
+        "",
+        "",
+        "",
+        "",
+        cohort_columns=("population_18_22",),
+        bound=Bound(rule="growth"),
+    )
+    caps = dict(evidence_caps(rates, denominators, growth).select("series_id", "cap").iter_rows())
+    assert caps["AAA"] == pytest.approx(0.6 * 0.6 / 0.5)  # its record × (record / first)
+
+
+def test_a_share_at_or_above_its_ceiling_is_refused():
+    rates, denominators = synthetic_caps_inputs()
+    with pytest.raises(ValueError, match="ceiling 1.0.*BBB"):
+        evidence_caps(rates, denominators, CHINA_INBOUND_STUDENTS)
 
 
 def test_zero_rates_leave_the_history_unless_kept(synthetic_drivers):
@@ -296,13 +369,15 @@ def test_low_medium_high_pools_follow_their_cohorts(synthetic_drivers):
     assert by_scenario["Low"] < by_scenario["Medium"] < by_scenario["High"]
 
 
-def test_intake_pools_divide_by_a_million(synthetic_drivers):
-    members = world_excluding_china_members(synthetic_drivers)
-    cohort = group_cohorts(synthetic_drivers, members, CHINA_INBOUND_STUDENTS)
-    pools = scenario_pools(
-        synthetic_rate_forecasts({ALL_ORIGINS: 400.0}), cohort, CHINA_INBOUND_STUDENTS
+def test_move_pools_divide_by_a_million(synthetic_drivers):
+    members = world_members(synthetic_drivers)
+    cohort = group_cohorts(synthetic_drivers, members, RESEARCHER_MOVES_ABROAD).with_columns(
+        pl.lit("High income").alias("series_id")
     )
-    world = sum(synthetic_population(c, "Medium", 2030) for c in ("AAA", "BBB", "CCC", "DDD"))
+    pools = scenario_pools(
+        synthetic_rate_forecasts({"High income": 400.0}), cohort, RESEARCHER_MOVES_ABROAD
+    )
+    world = 5 * sum(synthetic_population(c, "Medium", 2030) for c in SYNTHETIC_BASE)
     assert value(pools, "mean", scenario="Medium", year=2030) == pytest.approx(400.0 * world / 1e6)
 
 
@@ -467,52 +542,65 @@ def real(mirror):
         ]
     )
     return {
-        "drivers": demographic_drivers(population_by_age),
-        "metrics": metrics,
+        "features": {
+            "demographic_drivers": demographic_drivers(population_by_age),
+            "talent_pool_metrics": metrics,
+            "inbound_student_shares": inbound_student_shares(uis_inbound),
+            "researcher_move_shares": researcher_move_shares(flows, countries),
+        },
         "uis": uis_attainment,
         "countries": countries,
-        "shares": inflow_shares_by_income_group(researcher_inflows_china(flows, countries)),
-        "students": inbound_students_china(uis_inbound, moe),
+        "moe": moe,
     }
 
 
-def test_real_china_intake_rates_cover_the_recommended_years_and_are_positive(real):
-    inflows = china_researcher_inflow_rates(real["shares"], real["countries"], real["drivers"])
-    high = inflows.filter(pl.col("series_id") == "High income")
-    assert high["year"].to_list() == list(range(1998, 2021))
-    assert (high["y"] > 0).all()
-    assert set(inflows["series_id"]) == {
-        "High income",
-        "Upper middle income",
-        "Lower middle income",
-        "Low income",
-    }
-    # 11,191 Scopus moves from high-income origins in 2020, per million of their 20-24s.
-    assert value(high, "y", year=2020) == pytest.approx(151.8, abs=0.1)
-    students = china_inbound_student_rates(real["students"], real["drivers"])
-    assert students["year"].to_list() == list(range(2006, 2024))
-    assert (students["y"] > 0).all()
+def test_real_china_intake_is_a_share_of_world_totals(real):
+    rates, denominators = target_inputs(
+        CHINA_RESEARCHER_INFLOWS, real["features"], real["countries"]
+    )
+    china_high = rates.filter(pl.col("series_id") == "CHN|High income")
+    assert china_high["year"].to_list() == list(range(1998, 2021))
+    # 11,191 of the 105,149 Scopus moves abroad from high-income countries went to China in 2020
+    assert value(china_high, "y", year=2020) == pytest.approx(11_191 / 105_149)
+    # every destination with 20 or more moves from a group in some year teaches the model
+    assert 250 < rates["series_id"].n_unique() < 400
+    assert value(
+        denominators, "cohort", series_id="CHN|High income", variant="Low", year=2020
+    ) == pytest.approx(105_149)
+    students, world = target_inputs(CHINA_INBOUND_STUDENTS, real["features"], real["countries"])
+    china = students.filter(pl.col("series_id") == "CHN")
+    # 210,903 of UIS's 6,859,426.5 mobile students in 2022
+    assert value(china, "y", year=2022) == pytest.approx(210_903 / 6_859_426.5)
+    totals, _ = target_inputs(WORLD_MOBILE_STUDENTS, real["features"], real["countries"])
+    assert totals["year"].to_list() == list(range(2000, 2023))
 
 
-def test_real_country_rates_stay_below_their_caps_and_tertiary_is_uis_ger(real):
-    # rate_series raises for any rate at or above its cap, so building them checks the caps.
+def test_real_country_rates_fit_their_evidence_caps_and_tertiary_is_uis_ger(real):
     rates = {
-        target.name: country_rate_series(real["metrics"], real["drivers"], target)
+        target.name: target_inputs(target, real["features"], real["countries"])
         for target in (RESEARCHERS, TERTIARY_STUDENTS, ADULTS_25PLUS_TERTIARY)
     }
-    china = rates["researchers"].filter(pl.col("series_id") == "CHN")
+    china = rates["researchers"][0].filter(pl.col("series_id") == "CHN")
     assert value(china, "y", year=2020) == pytest.approx(0.00273, abs=1e-5)
+    tertiary, cohort = rates["tertiary_students"]
+    caps = evidence_caps(tertiary, cohort, TERTIARY_STUDENTS)
+    # the frontier among countries with 3 million or more aged 18-22: Türkiye, 2022
+    frontier = caps.row(0, named=True)
+    assert (frontier["frontier_series"], frontier["frontier_year"]) == ("TUR", 2022)
+    assert frontier["frontier"] == pytest.approx(1.2758, abs=1e-3)
+    china_cap = caps.filter(pl.col("series_id") == "CHN")["cap"].item()
+    assert china_cap == pytest.approx(frontier["frontier"] * 1.1)
     ger = real["uis"].filter(
         (pl.col("indicator_id") == "GER.5T8") & (pl.col("geo_kind") == "country")
     )
-    joined = rates["tertiary_students"].join(
+    joined = tertiary.join(
         ger.select(
             pl.col("country_iso3").alias("series_id"), pl.col("year").cast(pl.Int32), "value"
         ),
         on=["series_id", "year"],
     )
-    assert joined.height == rates["tertiary_students"].height
+    assert joined.height == tertiary.height
     assert joined.select((pl.col("y") - pl.col("value") / 100).abs().max()).item() < 1e-12
     # China reports tertiary attainment for two years only.
-    adults_china = rates["adults_25plus_tertiary"].filter(pl.col("series_id") == "CHN")
+    adults_china = rates["adults_25plus_tertiary"][0].filter(pl.col("series_id") == "CHN")
     assert adults_china["year"].to_list() == [2010, 2020]

@@ -12,6 +12,7 @@ from talentflow.tasks.features.talent import (
     rankings,
     talent_findings,
     talent_pool_metrics,
+    zero_percentages,
 )
 from talentflow.tasks.sources import mpidr, ncses, uis, world_bank, wpp
 from talentflow.tasks.validate import validate_frame
@@ -157,9 +158,12 @@ def test_attainment_counts_are_percent_times_population_25_plus(mirror, sources,
     )
 
 
-def test_tertiary_students_are_ger_times_population_20_24_and_flagged(mirror, sources, metrics):
+def test_tertiary_students_are_ger_times_population_18_22_and_flagged(mirror, sources, metrics):
     percent = uis_raw_percent(mirror / UIS_FILE, "GER.5T8", "CHN", 2020)
-    cohort = wpp_persons(sources["wpp"], "CHN", 2020, 20, 24)
+    # the ratio's own denominator, 18-22: ages 18-19 from WPP's 15-19, 20-22 from 20-24
+    cohort = 2 / 5 * wpp_persons(sources["wpp"], "CHN", 2020, 15, 19) + 3 / 5 * wpp_persons(
+        sources["wpp"], "CHN", 2020, 20, 24
+    )
     assert metric_value(metrics, "tertiary_students_approx", "CHN", 2020) == pytest.approx(
         percent * cohort / 100
     )
@@ -285,3 +289,16 @@ def test_findings_skip_thin_years_and_years_without_the_us_on_synthetic_rows():
     assert m["latest_data_year"] == 2021
     n = found.filter(pl.col("metric") == "n").row(0, named=True)
     assert n["year"] is None and n["china_rank"] is None
+
+
+def test_a_tertiary_percentage_published_as_zero_is_missing_and_named(sources, metrics):
+    # India's attainment reads 0 % in 2018, 2020 and 2022-23 between 9.9 % and 12.1 %.
+    zeros = zero_percentages(sources["uis"], ["EA.5T8.AG25T99"])
+    india = zeros.filter(pl.col("country_iso3") == "IND")["year"].to_list()
+    assert {2018, 2020} <= set(india)
+    assert metrics.filter(
+        (pl.col("metric") == "adults_25plus_tertiary")
+        & (pl.col("country_iso3") == "IND")
+        & pl.col("year").is_in(india)
+    ).is_empty()
+    assert (metrics.filter(pl.col("metric").str.starts_with("adults_"))["value"] > 0).all()
