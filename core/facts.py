@@ -28,6 +28,8 @@ MODEL_NAMES: tuple[str, ...] = (
 #: forecast stage's 433 s (bench/README.md, 2026-11-30); the long-horizon backtest
 #: (origins back to 2005) would have doubled that. ``--models ...,prophet`` still runs it.
 DEFAULT_MODELS: tuple[str, ...] = tuple(name for name in MODEL_NAMES if name != "prophet")
+#: The ensemble's members: its forecast is their quantile average (models.combine).
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("ets", "theta", "drift")
 #: Every model is judged against these; a zoo without them cannot be scored.
 BASELINE_MODEL = "naive"
 REQUIRED_MODELS: tuple[str, ...] = ("naive", "drift")
@@ -68,6 +70,31 @@ HEADLINE_TARGETS: dict[str, tuple[str, ...]] = {
 }
 #: The forecast years a headline shows.
 HEADLINE_YEARS: tuple[int, ...] = (2030, 2040, 2050)
+
+# -- published projections to compare with ----------------------------------------------------
+
+#: Projections others have published of a target talentflow forecasts: ``(source, target,
+#: country_iso3, year, value, how it differs from ours)``. The backtest report sets the
+#: selected forecast beside each; they judge nothing, they situate.
+PUBLISHED_PROJECTIONS: tuple[tuple[str, str, str, int, float, str], ...] = (
+    (
+        "CSET, China is Fast Outpacing U.S. STEM PhD Growth (Zwetsloot et al., Aug. 2021)",
+        "se_doctorates",
+        "CHN",
+        2025,
+        77_000.0,
+        "STEM PhDs from enrolment, medicine and agriculture included ('more than 77,000'); "
+        "NCSES S&E excludes health",
+    ),
+    (
+        "CSET, China is Fast Outpacing U.S. STEM PhD Growth (Zwetsloot et al., Aug. 2021)",
+        "se_doctorates",
+        "USA",
+        2025,
+        40_000.0,
+        "STEM PhDs, medical sciences and international students included ('approximately')",
+    ),
+)
 
 # -- source facts ---------------------------------------------------------------------------
 

@@ -20,7 +20,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from talentflow.core.facts import DEFAULT_MODELS, HANDOVER_MODEL, REQUIRED_MODELS
+from talentflow.core.facts import (
+    DEFAULT_MODELS,
+    ENSEMBLE_MEMBERS,
+    HANDOVER_MODEL,
+    REQUIRED_MODELS,
+)
 from talentflow.core.settings import Settings
 from talentflow.core.tables import (
     BACKTEST_METRICS_SCHEMA,
@@ -29,6 +34,7 @@ from talentflow.core.tables import (
     MODEL_SELECTION_SCHEMA,
 )
 from talentflow.flows.progress import FlowProgress
+from talentflow.models.combine import quantile_average
 from talentflow.tasks.features.plausibility import (
     choose_plausible,
     panel_growth_range,
@@ -37,6 +43,7 @@ from talentflow.tasks.features.plausibility import (
 from talentflow.tasks.features.scenarios import FAMILIES, RATE_TARGETS, attach_denominators
 from talentflow.tasks.forecast import (
     N_ORIGINS,
+    VALUE_COLUMNS,
     ForecastJob,
     backtest_model,
     backtest_origins,
@@ -95,6 +102,13 @@ class _Shaped:
     rejected: list[str] = field(default_factory=list)
     # target -> the selected forecast of each series as a denominator for a share target
     denominators: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+
+def ensemble_of(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The ensemble's rows from its members' (backtest or rate forecasts)."""
+    return quantile_average(
+        pl.concat(frames, how="vertical_relaxed"), ENSEMBLE_MEMBERS, VALUE_COLUMNS, "ensemble"
+    )
 
 
 def _of_target(frames: dict[tuple[str, str], pl.DataFrame], target: str) -> list[pl.DataFrame]:
@@ -166,15 +180,12 @@ def _shape_target(job, scores, preference, rates, shaped, run_id, vintage, creat
             how="diagonal_relaxed",
         )
     pools = forecast_pools(job, target_rates, scores.factors[target.name])
-    history_pools = job.history.join(
-        job.cohorts.filter(pl.col("variant") == "Medium"), on=["series_id", "year"]
-    ).select("series_id", "year", (pl.col("y") * pl.col("cohort") / target.per).alias("pool"))
     checks = plausibility_checks(
         pools.filter(target.published(pl.col("series_id"))),
         job.cohorts.select("series_id", "variant", "year", "cohort"),
         job.caps,
         target.per,
-        panel_growth_range(history_pools),
+        panel_growth_range(job.history),
         target.is_share,
     )
     selected, rejected = choose_plausible(checks, preference)
@@ -258,12 +269,16 @@ def forecasts(
     if missing:
         raise ValueError(f"the zoo must include {missing}: every model is judged against them")
     jobs, skipped = build_forecast_jobs(features, country_list, targets, as_of, min_observed_years)
+    # The ensemble averages forecasts its members already made, when they are in the zoo:
+    # fitting it would fit ETS, Theta and drift a second time.
+    combined = "ensemble" in models and set(ENSEMBLE_MEMBERS) <= set(models)
+    fitted = [name for name in models if not (combined and name == "ensemble")]
 
     backtest_futures: dict[tuple[str, str], PrefectFuture] = {}
     forecast_futures: dict[tuple[str, str], PrefectFuture] = {}
     for job in jobs:
         origins, min_train = backtest_origins(job, models), min_train_observations(job, models)
-        for name in models:
+        for name in fitted:
             key = (job.target.name, name)
             if origins:
                 backtest_futures[key] = backtest_model.submit(job, name, origins, min_train)
@@ -279,6 +294,13 @@ def forecasts(
     for key, future in forecast_futures.items():
         rates[key] = future.result()
         progress.step(f"forecast {key[0]} {key[1]}")
+    if combined:
+        for job in jobs:
+            target = job.target.name
+            members = [(target, member) for member in ENSEMBLE_MEMBERS]
+            if all(key in backtests for key in members):
+                backtests[(target, "ensemble")] = ensemble_of([backtests[key] for key in members])
+            rates[(target, "ensemble")] = ensemble_of([rates[key] for key in members])
     shaped = score_and_shape(jobs, backtests, rates, run_id=run_id, vintage=vintage)
 
     scored = pl.concat(shaped.metrics) if shaped.metrics else pl.DataFrame()

@@ -78,3 +78,26 @@ def handover(
         pl.lit(name).alias("model"),
         *[((1 - weight) * pl.col(c) + weight * pl.col(f"{c}_long")).alias(c) for c in values],
     ).select(forecasts.columns)
+
+
+def quantile_average(
+    forecasts: pl.DataFrame, members: Sequence[str], values: Sequence[str], name: str
+) -> pl.DataFrame:
+    """The equal-weight mean of ``members``' rows of ``forecasts``, point and every bound
+    (quantile averaging: :mod:`talentflow.models.ensemble` fits its members itself; this
+    combines forecasts the members already made, for backtests and published forecasts
+    alike, so an ensemble of models in the zoo costs nothing more). Keys are every column
+    but ``model`` and ``values``; a key some member did not forecast is averaged over the
+    members that did, as the ensemble does for a series too short for one of them."""
+    present = set(forecasts["model"].unique().to_list())
+    missing = sorted(set(members) - present)
+    if missing:
+        raise ValueError(f"{name}: no forecasts of members {missing} (present: {sorted(present)})")
+    keys = [c for c in forecasts.columns if c not in (*values, "model")]
+    return (
+        forecasts.filter(pl.col("model").is_in(list(members)))
+        .group_by(keys)
+        .agg(pl.col(list(values)).mean())
+        .with_columns(pl.lit(name).alias("model"))
+        .select(forecasts.columns)
+    )

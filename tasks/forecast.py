@@ -28,6 +28,7 @@ from talentflow.core.facts import (
     BASELINE_MODEL,
     COVERAGE_GOAL,
     DEFAULT_MODELS,
+    ENSEMBLE_MEMBERS,
     HANDOVER_MODEL,
     INTERVAL_LEVELS,
     LONG_COVERAGE_GOAL,
@@ -70,6 +71,8 @@ from talentflow.tasks.features.scenarios import (
 )
 
 LEVELS = INTERVAL_LEVELS
+#: A forecast's value columns: the point and every interval bound.
+VALUE_COLUMNS = ["mean", *[f"{side}{level}" for level in LEVELS for side in ("lo", "hi")]]
 #: Every horizon the backtest scores: the short band and the long one people quote.
 HORIZONS = range(1, LONG_HORIZONS[1] + 1)
 SHORT = range(SHORT_HORIZONS[0], SHORT_HORIZONS[1] + 1)
@@ -197,7 +200,7 @@ def model_factories(
         "ets": lambda: bounded(ETS()),
         "theta": lambda: bounded(Theta()),
         "ensemble": lambda: Ensemble(
-            [bounded(ETS()), bounded(Theta()), bounded(Drift())], name="ensemble"
+            [builders[member]() for member in ENSEMBLE_MEMBERS], name="ensemble"
         ),
         "converge": lambda: bounded(Converging(driver=drivers[0] if drivers else None)),
         "global": lambda: bounded(GlobalForecaster(transform="none", drivers=drivers)),
@@ -294,7 +297,7 @@ def in_logit_space(job: ForecastJob, pool_forecasts: pl.DataFrame) -> pl.DataFra
     cap = keyed["_cap"].to_numpy()
     return keyed.with_columns(
         pl.Series(column, capped_logit((keyed[column] * keyed["_to_rate"]).to_numpy(), cap))
-        for column in ["actual", *_values()]
+        for column in ["actual", *VALUE_COLUMNS]
     ).drop("_to_rate", "_cap")
 
 
@@ -362,8 +365,7 @@ class FamilyScores:
         return self.short_model if self.short_model == self.long_model else HANDOVER_MODEL
 
 
-def _values() -> list[str]:
-    return ["mean", *[f"{side}{level}" for level in LEVELS for side in ("lo", "hi")]]
+
 
 
 def with_handover(forecasts: pl.DataFrame, short: str, long: str) -> pl.DataFrame:
@@ -371,7 +373,7 @@ def with_handover(forecasts: pl.DataFrame, short: str, long: str) -> pl.DataFram
     if short == long:
         return forecasts
     return pl.concat(
-        [forecasts, handover(forecasts, short, long, _values())], how="vertical_relaxed"
+        [forecasts, handover(forecasts, short, long, VALUE_COLUMNS)], how="vertical_relaxed"
     )
 
 
@@ -628,12 +630,12 @@ def calibrated_rates(job: ForecastJob, rates: pl.DataFrame, factors: pl.DataFram
     cap = keyed["_cap"].to_numpy()
     in_logit = keyed.with_columns(
         (pl.col("year") - pl.col("_last")).alias("horizon"),
-        *[pl.Series(c, capped_logit(keyed[c].to_numpy(), cap)) for c in _values()],
+        *[pl.Series(c, capped_logit(keyed[c].to_numpy(), cap)) for c in VALUE_COLUMNS],
     )
     wide = widened(in_logit, factors, "mean")
     return wide.with_columns(
         pl.Series(c, inverse_capped_logit(wide[c].to_numpy(), wide["_cap"].to_numpy()))
-        for c in _bounds()
+        for c in VALUE_COLUMNS
     ).drop("_last", "_cap", "horizon")
 
 
@@ -675,7 +677,7 @@ def handover_rates(rates: pl.DataFrame, job: ForecastJob, short: str, long: str)
     last = job.history.group_by("series_id").agg(pl.col("year").max().alias("_last"))
     members = rates.filter(pl.col("model").is_in([short, long])).join(last, on="series_id")
     keyed = members.with_columns((pl.col("year") - pl.col("_last")).alias("horizon")).drop("_last")
-    return handover(keyed, short, long, _values()).drop("horizon")
+    return handover(keyed, short, long, VALUE_COLUMNS).drop("horizon")
 
 
 def forecast_rows(
@@ -820,16 +822,21 @@ def build_forecast_jobs(
             skipped.append(f"{name}: its denominator {target.denominator} is not forecast")
             continue
         rates, denominators = target_inputs(target, features, country_list)
+        cut_at = vintage if vintage is not None else int(rates["year"].max())
         try:
-            jobs.append(
-                forecast_job(
-                    target,
-                    rates,
-                    denominators,
-                    vintage=vintage if vintage is not None else int(rates["year"].max()),
-                    min_observed_years=min_observed_years,
-                )
+            job = forecast_job(
+                target, rates, denominators, vintage=cut_at, min_observed_years=min_observed_years
             )
         except NotForecastable as reason:
             skipped.append(str(reason))
+            continue
+        published = job.history.filter(target.published(pl.col("series_id")))
+        if published.is_empty():
+            # The panel can be fitted, but the series users read (China's) cannot.
+            skipped.append(
+                f"{name}: {target.host} has fewer than {min_observed_years} observed years "
+                f"up to {cut_at}; the panel of other places is not forecast without it"
+            )
+            continue
+        jobs.append(job)
     return jobs, skipped

@@ -25,7 +25,9 @@ from talentflow.core.facts import (
     LONG_HORIZONS,
     MASE_GOAL,
     MPIDR_RELIABLE_YEARS,
+    PUBLISHED_PROJECTIONS,
     SHORT_HORIZONS,
+    compact_number,
 )
 from talentflow.core.settings import get_settings
 from talentflow.core.storage import atomic_write_bytes
@@ -237,6 +239,7 @@ def backtest_markdown(
     rejected: Sequence[str] = (),
     bounds: pl.DataFrame | None = None,
     replays: pl.DataFrame | None = None,
+    forecasts: pl.DataFrame | None = None,
 ) -> str:
     """The backtest report: for every target, the published model's MASE against naive
     at 1-5 years (goal: at least 20 % better) and against naive and drift at 6-12 years
@@ -329,6 +332,8 @@ def backtest_markdown(
                 f"{first['frontier_year'] or '–'} | {_number(caps.get('CHN'), 4)} | "
                 f"{_number(caps.get('USA'), 4)} |"
             )
+    if forecasts is not None and forecasts.height:
+        lines += _published_comparison(forecasts)
     if replays is not None and replays.height:
         lines += [
             "",
@@ -366,6 +371,38 @@ def backtest_markdown(
         if len(failures) > 40:
             lines.append(f"- … and {len(failures) - 40} more")
     return "\n".join(lines) + "\n"
+
+
+def _published_comparison(forecasts: pl.DataFrame) -> list[str]:
+    """The selected Medium forecast beside every projection others have published
+    (``core.facts.PUBLISHED_PROJECTIONS``)."""
+    lines = [
+        "",
+        "## Beside published projections",
+        "",
+        "| source | target | country | year | theirs | ours (Medium, selected) | "
+        "our 80 % interval | how theirs differs |",
+        "|---|---|---|---:|---:|---:|---|---|",
+    ]
+    for source, target, country, year, value, note in PUBLISHED_PROJECTIONS:
+        ours = forecasts.filter(
+            (pl.col("target") == target)
+            & (pl.col("country_iso3") == country)
+            & (pl.col("year") == year)
+            & (pl.col("scenario") == "Medium")
+            & pl.col("is_selected")
+        )
+        if ours.is_empty():
+            point, band = "not forecast", "–"
+        else:
+            row = ours.row(0, named=True)
+            point = compact_number(row["yhat"])
+            band = f"{compact_number(row['lo80'])}–{compact_number(row['hi80'])}"
+        lines.append(
+            f"| {source} | {target} | {country} | {year} | {compact_number(value)} | "
+            f"{point} | {band} | {note} |"
+        )
+    return lines
 
 
 def _by_band(metrics: pl.DataFrame) -> pl.DataFrame:
@@ -429,6 +466,7 @@ def publish_backtest_report(tables: Any, vintage: int, replays: pl.DataFrame | N
         rejected=tables.rejected,
         bounds=tables.forecast_bounds,
         replays=replays,
+        forecasts=tables.forecasts,
     )
     destination = get_settings().data_dir / "reports" / f"backtest-{vintage}.md"
     atomic_write_bytes(destination, report.encode("utf-8"))

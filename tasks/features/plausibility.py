@@ -9,8 +9,10 @@ the panel's own history:
     In every year and scenario the rate (pool / denominator) stays at or below the
     series' cap (docs/metrics.md, "Bounds").
 ``growth_within_panel``
-    Every year-on-year change of the pool lies within what the panel has shown: the 1st
-    to 99th percentile of the observed yearly log changes of all series of the target.
+    Every year-on-year change of the rate lies within what the panel has shown: the 1st
+    to 99th percentile of the observed yearly log changes of the rates of all series of
+    the target. (The rate, not the pool: a pool that shrinks with its cohort under WPP's
+    Low variant is the variant, not an implausible forecast.)
 ``intake_below_world``
     A share of a world total (China's intake) never exceeds that total.
 ``scenario_order``
@@ -55,13 +57,13 @@ BASE_VARIANTS = ("Low", "Medium", "High")
 CHECK_COLUMNS = ["series_id", "model", "rule", "passed", "detail", "last_informative_year"]
 
 
-def panel_growth_range(history_pools: pl.DataFrame) -> tuple[float, float]:
-    """The :data:`GROWTH_PERCENTILES` of the yearly log changes of ``history_pools``
-    (``series_id, year, pool``), over consecutive years only."""
+def panel_growth_range(history: pl.DataFrame) -> tuple[float, float]:
+    """The :data:`GROWTH_PERCENTILES` of the yearly log changes of the rates in
+    ``history`` (``series_id, year, y``), over consecutive years only."""
     changes = (
-        history_pools.sort("series_id", "year")
+        history.sort("series_id", "year")
         .with_columns(
-            change=(pl.col("pool").log() - pl.col("pool").log().shift(1)).over("series_id"),
+            change=(pl.col("y").log() - pl.col("y").log().shift(1)).over("series_id"),
             gap=pl.col("year").diff().over("series_id"),
         )
         .filter((pl.col("gap") == 1) & pl.col("change").is_finite())
@@ -120,7 +122,7 @@ def plausibility_checks(
     keys = ["series_id", "model"]
     low, high = growth_range
     growth = frame.with_columns(
-        change=(pl.col("mean").log() - pl.col("mean").log().shift(1)).over(
+        change=(pl.col("rate").log() - pl.col("rate").log().shift(1)).over(
             "series_id", "model", "variant"
         )
     )

@@ -185,7 +185,7 @@ def test_the_panel_growth_range_reads_consecutive_years_only():
         {
             "series_id": ["a"] * 4 + ["b"] * 2,
             "year": [2000, 2001, 2002, 2010, 2000, 2001],
-            "pool": [100.0, 110.0, 121.0, 1000.0, 50.0, 45.0],
+            "y": [100.0, 110.0, 121.0, 1000.0, 50.0, 45.0],
         }
     ).with_columns(pl.col("year").cast(pl.Int32))
     low, high = panel_growth_range(history)
