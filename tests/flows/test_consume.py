@@ -238,9 +238,9 @@ def test_no_match_says_what_the_table_has(synthetic_published):
 
 
 def test_table_numbers_keep_their_magnitude():
-    from talentflow.flows.consume import _number
+    from talentflow.core.facts import compact_number
 
-    assert [_number(v) for v in (38_100.0, 11_800.0, 1_180_000.0, 3_787.0, 12.5)] == [
+    assert [compact_number(v) for v in (38_100.0, 11_800.0, 1_180_000.0, 3_787.0, 12.5)] == [
         "38.1k",
         "11.8k",
         "1.18M",
