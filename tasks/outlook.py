@@ -431,9 +431,12 @@ def _forecast_points(rows: pl.DataFrame, until: int | None = None) -> pl.DataFra
     )
 
 
-def _headline_table(keys: list[SeriesKey], run: pl.DataFrame, observed: pl.DataFrame):
+def _headline_table(
+    keys: list[SeriesKey], run: pl.DataFrame, observed: pl.DataFrame
+) -> tuple[pl.DataFrame, str, dict[SeriesKey, str]]:
     """The table a headline chart draws, its base scenario, and each place's models."""
-    parts, models = [], {}
+    parts: list[pl.DataFrame] = []
+    models: dict[SeriesKey, str] = {}
     scenario = _base_scenario(run.filter(pl.any_horizontal(*[k.matches() for k in keys])))
     for key in keys:
         rows = run.filter(key.matches() & (pl.col("scenario") == scenario))
