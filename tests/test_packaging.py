@@ -37,3 +37,13 @@ def test_the_command_works_beside_local_modules_named_like_our_floors(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "talentflow" in done.stdout
+
+
+def test_the_outlook_templates_ship_as_package_data():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["talentflow.tasks"]
+    templates = sorted((REPO / "tasks" / "templates").iterdir())
+    assert templates, "tasks/templates/ holds the outlook's template, stylesheet and script"
+    for template in templates:
+        relative = template.relative_to(REPO / "tasks")
+        assert any(relative.match(pattern) for pattern in patterns), f"{relative} is not shipped"

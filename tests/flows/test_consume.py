@@ -20,8 +20,6 @@ from talentflow.flows import cli
 from talentflow.flows.consume import (
     REQUIRED_COLUMNS,
     ForecastQuery,
-    escape_formula,
-    forecasts_csv,
     read_published_forecasts,
     select_forecasts,
 )
@@ -161,15 +159,6 @@ def test_csv_escapes_formula_text_but_keeps_negative_numbers(synthetic_published
     assert all(float(r["yhat"]) < 0 for r in negative)  # still plain numbers
     assert all(r["lo95"].startswith("-") for r in negative)
     assert rows[0]["created_at"] == "2026-11-29T12:00:00.000000+00:00"
-
-
-def test_escape_covers_owasp_prefixes_only():
-    for cell in ("=1+1", "+1", "-1", "@A1", "\tx", "\rx"):
-        assert escape_formula(cell) == "'" + cell
-    for cell in ("researchers", "Medium+tech_denial", "", None):
-        assert escape_formula(cell) == cell
-    numbers = pl.DataFrame({"yhat": [-1.5], "target": ["-x"]})
-    assert forecasts_csv(numbers).splitlines() == ["yhat,target", "-1.5,'-x"]
 
 
 def test_json_keeps_every_value_as_published(synthetic_published):
