@@ -27,14 +27,14 @@ from talentflow.tasks.sources.orcid import (
     affiliations_from_tarball,
     iter_affiliations_from_tarball,
 )
-from talentflow.tasks.sources.orcid_synthetic import (
+from talentflow.tasks.validate import validate_frame
+from tests.synthetic_orcid import (
     SyntheticRecord,
     render_synthetic_record,
     synthetic_affiliations,
     synthetic_orcid,
     write_synthetic_data_file,
 )
-from talentflow.tasks.validate import validate_frame
 
 UIS_FILE = "uis/uis_api_inbound_26637_and_netflow_MENF5T8.csv"
 MOE_FILE = "china_moe/china_international_students_moe.csv"
