@@ -389,8 +389,9 @@ def test_hand_built_careers_read_back_from_a_tarball_classify_the_same(
 
 
 def classify_by_hand(affiliations: pl.DataFrame) -> dict[str, tuple]:
-    """The definition of docs/metrics_intake.md in plain Python, to check the Polars code.
-    ``affiliations``: tidy ORCID rows (``country_iso3``)."""
+    """The definition of docs/metrics.md#china_prior_ties-prior_ties_china-from-china_arrivals
+    in plain Python, to check the Polars code. ``affiliations``: tidy ORCID rows
+    (``country_iso3``)."""
     people: dict[str, list[tuple[int, int | None, str]]] = {}
     for row in affiliations.iter_rows(named=True):
         year = row["start_year"] if row["start_year"] is not None else row["end_year"]
