@@ -256,15 +256,29 @@ def serve(
     ] = None,
 ) -> None:
     """Serve every schedule (a pull per scheduled source, the monthly pipeline) from this
-    process, the same ones deploy/prefect.yaml deploys; needs a Prefect server."""
-    from talentflow.flows.serve import NoPrefectServer, require_prefect_server, serve_schedules
+    process, as <name>-serve deployments; needs a Prefect server, and refuses to start while
+    deploy/prefect.yaml's deployments are scheduled on it."""
+    from talentflow.flows.serve import (
+        SERVE_SUFFIX,
+        NoPrefectServer,
+        PoolDeploymentsScheduled,
+        refuse_beside_scheduled_pool_deployments,
+        require_prefect_server,
+        serve_schedules,
+    )
 
     try:
         api_url = require_prefect_server()
-    except NoPrefectServer as error:
+        refuse_beside_scheduled_pool_deployments()
+    except (NoPrefectServer, PoolDeploymentsScheduled) as error:
         Console(stderr=True).print(str(error), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    console.print(f"talentflow: serving schedules on {api_url}; Ctrl-C stops (and pauses them)")
+    console.print(
+        f"talentflow: serving schedules on {api_url} as <name>{SERVE_SUFFIX} deployments; "
+        "Ctrl-C stops and pauses them (never the work pool's deployments)",
+        markup=False,
+        soft_wrap=True,
+    )
     serve_schedules(limit=limit)
 
 
