@@ -34,6 +34,12 @@ def tidy_parquet(settings: Settings, dataset_id: str, sha256: str) -> Path:
     return settings.data_dir / "tidy" / dataset_id / f"{sha256}.parquet"
 
 
+def tidy_warnings_json(settings: Settings, dataset_id: str, sha256: str) -> Path:
+    """The whole list of warnings one snapshot got when it was accepted (beside its tidy
+    table; the log and the run's artifacts say how many of each kind, and point here)."""
+    return settings.data_dir / "tidy" / dataset_id / f"{sha256}.warnings.json"
+
+
 def published_dir(settings: Settings) -> Path:
     """Folder of the published Parquet tables."""
     return settings.data_dir / "published"

@@ -31,7 +31,9 @@ FINDINGS_KEY = "findings"
 
 @task(name="validation-summary", cache_policy=NO_CACHE)
 def publish_validation_summary(rows: list[dict[str, Any]], flow: str) -> None:
-    """A table artifact with one row per dataset or table validated in this run."""
+    """A table artifact with one row per dataset or table validated in this run. Rows are
+    written whole (``flows.ingest``): a failure's cause is never cut short, and warnings
+    are counted per kind with the file that lists them."""
     failed = sum(1 for row in rows if row["status"] != "accepted")
     create_table_artifact(
         key=VALIDATION_SUMMARY_KEY,
