@@ -71,7 +71,8 @@ def main() -> None:
         print(json.dumps(extract(arguments.extract, arguments.batch_size)))
         return
 
-    from talentflow.tasks.sources.orcid_synthetic import write_synthetic_data_file
+    sys.path.insert(0, str(REPO))  # the generator is test code (tests/), not in the package
+    from tests.synthetic_orcid import write_synthetic_data_file
 
     with tempfile.TemporaryDirectory(prefix="orcid_synthetic_bench_") as directory:
         path = Path(directory) / "ORCID_synthetic_summaries.tar.gz"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +44,15 @@ class Settings(BaseSettings):
         processes is started for the run.
     forecast_workers:
         Parallel fits: threads, or local Dask worker processes. Default 2.
+    report_base_url:
+        The address of a static web site that serves ``<data_dir>/reports``, such as
+        ``http://127.0.0.1:8081`` for ``python -m http.server 8081 --directory
+        data/reports`` or compose's ``reports`` service. When set, every report link in a
+        Prefect artifact is ``<report_base_url>/<file name>``, which a browser opens from
+        the Prefect UI. Unset (the default), links are ``file://`` paths: browsers refuse
+        them from the UI's http page, so the artifacts carry the reports' text themselves
+        and say where each file is. Must start with ``http://`` or ``https://``; a
+        trailing ``/`` is dropped.
     """
 
     model_config = SettingsConfigDict(env_prefix="TALENTFLOW_", extra="ignore")
@@ -54,6 +64,20 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "dask"] = "threads"
     dask_address: str | None = None
     forecast_workers: int = 2
+    report_base_url: str | None = None
+
+    @field_validator("report_base_url")
+    @classmethod
+    def _an_http_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"TALENTFLOW_REPORT_BASE_URL={value!r} is not an http(s) address; set it to "
+                "the web address that serves <data_dir>/reports, e.g. http://127.0.0.1:8081"
+            )
+        return value
 
     def resolved(self) -> Settings:
         """Return a copy with absolute paths, so a run is not moved by a later ``chdir``."""

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from talentflow.core.settings import Settings
 
@@ -31,6 +32,12 @@ def quarantine_dir(settings: Settings, dataset_id: str) -> Path:
 def tidy_parquet(settings: Settings, dataset_id: str, sha256: str) -> Path:
     """The tidy table of one snapshot (derived from it; safe to delete and rebuild)."""
     return settings.data_dir / "tidy" / dataset_id / f"{sha256}.parquet"
+
+
+def tidy_warnings_json(settings: Settings, dataset_id: str, sha256: str) -> Path:
+    """The whole list of warnings one snapshot got when it was accepted (beside its tidy
+    table; the log and the run's artifacts say how many of each kind, and point here)."""
+    return settings.data_dir / "tidy" / dataset_id / f"{sha256}.warnings.json"
 
 
 def published_dir(settings: Settings) -> Path:
@@ -61,6 +68,48 @@ def model_artefacts_dir(settings: Settings, run_id: str) -> Path:
 def reports_dir(settings: Settings) -> Path:
     """Markdown and HTML reports written by runs."""
     return settings.data_dir / "reports"
+
+
+#: The Data Docs site as the reports folder shows it (a link to where GX builds it).
+DATA_DOCS_IN_REPORTS = "data-docs"
+
+
+def report_url(settings: Settings, path: Path) -> str:
+    """Where a browser opens a report: ``<report_base_url>/<path under the reports
+    folder>`` when ``report_base_url`` is set, else the file's ``file://`` URI (fine from
+    a file manager; a browser refuses it from the Prefect UI's http page).
+
+    Raises ValueError when ``report_base_url`` is set and ``path`` is outside the reports
+    folder, which the report site does not serve."""
+    if settings.report_base_url is None:
+        return path.absolute().as_uri()
+    folder = reports_dir(settings).absolute()
+    try:
+        relative = path.absolute().relative_to(folder)
+    except ValueError:
+        raise ValueError(
+            f"report {path} is outside the reports folder {folder}, which is all that "
+            f"TALENTFLOW_REPORT_BASE_URL ({settings.report_base_url}) serves; write the "
+            "report there"
+        ) from None
+    return f"{settings.report_base_url}/{quote(relative.as_posix())}"
+
+
+def data_docs_in_reports(settings: Settings, site_index: Path) -> Path:
+    """Show the Data Docs site (whose ``index.html`` is ``site_index``) in the reports
+    folder as ``reports/data-docs``, a relative symbolic link, so the report site serves it
+    beside the reports without serving the rest of the data directory. Returns the
+    site's index as seen through the link. The link is replaced atomically."""
+    folder = reports_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / DATA_DOCS_IN_REPORTS
+    target = Path(os.path.relpath(site_index.parent.absolute(), folder.absolute()))
+    if not (link.is_symlink() and link.readlink() == target):
+        fresh = folder / f".{DATA_DOCS_IN_REPORTS}.{os.getpid()}"
+        fresh.unlink(missing_ok=True)
+        fresh.symlink_to(target, target_is_directory=True)
+        os.replace(fresh, link)
+    return link / site_index.name
 
 
 @contextmanager

@@ -61,7 +61,7 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the whole pipeline once and show where its tables are."""
+    """Run the whole pipeline once; show where its tables and reports are."""
     zoo = _checked_models(models)
     from talentflow.core.facts import compact_number
     from talentflow.core.settings import get_settings
@@ -75,7 +75,7 @@ def run(
     with _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance:
         add_listener(advance)  # ingest, then the forecast fits, report their steps
         try:
-            published = pipeline(
+            outputs = pipeline(
                 until_year=until_year,
                 min_observed_years=min_observed_years,
                 as_of=as_of,
@@ -84,14 +84,14 @@ def run(
         finally:
             remove_listener(advance)
 
-    for table in published.values():
+    for table in outputs.tables.values():
         console.print(
             f"[bold]{table.table}[/]: {table.rows:,} rows → {table.parquet} "
             f"and table {table.table} in {table.duckdb}"
         )
     import polars as pl
 
-    headline = headline_forecasts(pl.read_parquet(published["forecasts"].parquet))
+    headline = headline_forecasts(pl.read_parquet(outputs.tables["forecasts"].parquet))
     view = Table(title="Headline forecasts, selected model (80 % interval)")
     for column in ("target", "place", "scenario", "year", "forecast", "lower", "upper"):
         view.add_column(
@@ -110,6 +110,10 @@ def run(
             compact_number(row["hi80"]),
         )
     console.print(view)
+    console.print("[bold]Reports[/]")
+    width = max(len(name) for name in outputs.reports)
+    for name, path in outputs.reports.items():
+        console.print(f"  {name:<{width}}  {path}", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -261,15 +265,29 @@ def serve(
     ] = None,
 ) -> None:
     """Serve every schedule (a pull per scheduled source, the monthly pipeline) from this
-    process, the same ones deploy/prefect.yaml deploys; needs a Prefect server."""
-    from talentflow.flows.serve import NoPrefectServer, require_prefect_server, serve_schedules
+    process, as <name>-serve deployments; needs a Prefect server, and refuses to start while
+    deploy/prefect.yaml's deployments are scheduled on it."""
+    from talentflow.flows.serve import (
+        SERVE_SUFFIX,
+        NoPrefectServer,
+        PoolDeploymentsScheduled,
+        refuse_beside_scheduled_pool_deployments,
+        require_prefect_server,
+        serve_schedules,
+    )
 
     try:
         api_url = require_prefect_server()
-    except NoPrefectServer as error:
+        refuse_beside_scheduled_pool_deployments()
+    except (NoPrefectServer, PoolDeploymentsScheduled) as error:
         Console(stderr=True).print(str(error), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    console.print(f"talentflow: serving schedules on {api_url}; Ctrl-C stops (and pauses them)")
+    console.print(
+        f"talentflow: serving schedules on {api_url} as <name>{SERVE_SUFFIX} deployments; "
+        "Ctrl-C stops and pauses them (never the work pool's deployments)",
+        markup=False,
+        soft_wrap=True,
+    )
     serve_schedules(limit=limit)
 
 
@@ -317,8 +335,9 @@ def replays(
         console.print(f"talentflow: replay with data to {vintage}")
         pipeline(as_of=vintage, models=zoo)
     console.print("talentflow: the current run, which scores the replays")
-    published = pipeline(models=zoo)
-    console.print(f"replay scores: {published['replay_scores'].parquet}")
+    outputs = pipeline(models=zoo)
+    console.print(f"replay scores: {outputs.tables['replay_scores'].parquet}")
+    console.print(f"backtest report: {outputs.reports['backtest report']}")
 
 
 @contextmanager

@@ -9,7 +9,6 @@ command that reads one Parquet file): the columns it relies on are those of
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -24,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from talentflow.core.countries import classify, country_iso3_codes
+from talentflow.core.csv_export import spreadsheet_csv
 from talentflow.core.facts import compact_number
 from talentflow.core.settings import Settings
 from talentflow.core.storage import atomic_write_bytes, duckdb_path, published_parquet
@@ -33,9 +33,6 @@ FORECASTS_TABLE = "forecasts"
 #: The columns of the published ``forecasts`` table this module reads.
 REQUIRED_COLUMNS = tuple(FORECASTS_SCHEMA)
 SORT_COLUMNS = ("target", "country_iso3", "origin_group", "scenario", "model", "year")
-#: A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV
-#: Injection"): =, +, -, @, and tab and carriage return, which some programs strip first.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = ("table", "csv", "json")
 DEFAULT_TABLE_ROWS = 40
 #: The descriptive columns of the terminal table: (heading, column).
@@ -177,32 +174,10 @@ def no_rows_hint(forecasts: pl.DataFrame, query: ForecastQuery) -> str:
     return "no forecast rows match; the table has " + ("; ".join(offered) or "no rows")
 
 
-def escape_formula(cell: str | None) -> str | None:
-    """A text cell a spreadsheet would run as a formula, made inert with a leading quote."""
-    if cell is not None and cell.startswith(FORMULA_PREFIXES):
-        return "'" + cell
-    return cell
-
-
 def forecasts_csv(frame: pl.DataFrame) -> str:
-    """``frame`` as CSV, every text cell escaped against formula injection.
-
-    Only text (String) columns are escaped: numbers, negative ones included, stay numbers."""
-    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    escaped = frame.with_columns(
-        pl.when(_starts_with_formula(pl.col(name)))
-        .then(pl.lit("'") + pl.col(name))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in text_columns
-    )
-    buffer = io.StringIO()
-    escaped.write_csv(buffer, datetime_format="%Y-%m-%dT%H:%M:%S%.6f%:z")
-    return buffer.getvalue()
-
-
-def _starts_with_formula(cell: pl.Expr) -> pl.Expr:
-    return pl.any_horizontal(*(cell.str.starts_with(prefix) for prefix in FORMULA_PREFIXES))
+    """``frame`` as CSV, every text cell escaped against formula injection (the rule:
+    ``core.csv_export``). Only text columns are escaped: numbers stay numbers."""
+    return spreadsheet_csv(frame)
 
 
 def forecasts_json(frame: pl.DataFrame) -> str:

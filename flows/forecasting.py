@@ -247,7 +247,12 @@ def _run_table(
     )
 
 
-@flow(name="forecasts")
+@flow(
+    name="forecasts",
+    flow_run_name="forecasts-data-{vintage}",
+    persist_result=False,  # as the pipeline: no result kept, a failure's exception as JSON
+    result_serializer="json",
+)
 def forecasts(
     features: dict[str, pl.DataFrame],
     country_list: pl.DataFrame,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from prefect import flow, get_client
+from prefect import flow, get_client, runtime
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
@@ -19,6 +19,7 @@ from talentflow.tasks.report import publish_data_docs, publish_validation_summar
 from talentflow.tasks.snapshots import pull_snapshot
 from talentflow.tasks.sources.catalog import CATALOG, RATE_LIMITS, dataset
 from talentflow.tasks.tidy import accept_snapshot
+from talentflow.tasks.validate import Finding, findings_by_kind
 
 
 class IngestFailed(RuntimeError):
@@ -53,21 +54,40 @@ def _describe(error: BaseException) -> str:
 
 
 def _summary_row(dataset_id: str, status: str, outcome: dict) -> dict:
-    """One row of the validation summary artifact."""
+    """One row of the validation summary artifact. ``problems``: for a failed dataset its
+    cause, whole; for an accepted one, how many warnings of each kind, with ``full_list``
+    the file that keeps them whole."""
+    accepted = status == "accepted"
+    findings = [Finding(**finding) for finding in outcome.get("findings", [])]
     return {
         "dataset": dataset_id,
         "status": status,
         "rows": outcome.get("rows"),
         "expectations": outcome.get("evaluated"),
-        "failed": len(outcome.get("warnings", [])) if status == "accepted" else None,
-        "highest_severity": outcome.get("highest_severity")
-        or ("critical" if status == "failed" else None),
-        "first_problems": "; ".join(outcome.get("warnings", [])[:2])[:300]
-        or outcome.get("problem", "")[:300],
+        "failed": len(outcome.get("warnings", [])) if accepted else None,
+        "highest_severity": outcome.get("highest_severity") or (None if accepted else "critical"),
+        "problems": "; ".join(findings_by_kind(findings)) if accepted else outcome["problem"],
+        "full_list": outcome.get("warnings_file"),
     }
 
 
-@flow(name="ingest")
+def ingest_run_name(datasets: list[str] | None) -> str:
+    """The name of an ``ingest`` run: ``ingest-<dataset>`` for one dataset,
+    ``ingest-<n>-datasets`` otherwise (``None`` is the whole catalog)."""
+    dataset_ids = list(datasets or CATALOG)
+    if len(dataset_ids) == 1:
+        return f"ingest-{dataset_ids[0]}"
+    return f"ingest-{len(dataset_ids)}-datasets"
+
+
+@flow(
+    name="ingest",
+    flow_run_name=lambda: ingest_run_name(runtime.flow_run.parameters.get("datasets")),
+    # No result is kept (nothing reads one back), and the exception Prefect writes to result
+    # storage when a run fails anyway is JSON, not a pickle (see docs/architecture.md).
+    persist_result=False,
+    result_serializer="json",
+)
 def ingest(datasets: list[str] | None = None) -> list[Ingested]:
     """Pull ``datasets`` (default: the whole catalog), keep snapshots, validate, tidy."""
     dataset_ids = list(datasets or CATALOG)

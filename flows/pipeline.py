@@ -8,11 +8,14 @@ flow, or the ``forecasts`` flow, run here as subflows.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import polars as pl
-from prefect import flow, runtime, task
+from prefect import flow, get_client, runtime, task
 from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
 
 from talentflow.core.settings import get_settings
 from talentflow.core.tables import RUN_TABLES
@@ -68,6 +71,21 @@ FORECAST_INPUTS = (
 )
 
 
+@dataclass(frozen=True)
+class PipelineOutputs:
+    """What a pipeline run leaves behind.
+
+    Attributes
+    ----------
+    tables: the published tables by name (``forecasts``, ``backtest_metrics``, …).
+    reports: the report files by what they are, in reading order: ``findings`` (full runs
+        only), ``run report``, ``backtest report``, ``outlook``, ``Data Docs`` (its index).
+    """
+
+    tables: dict[str, PublishedTable]
+    reports: dict[str, Path]
+
+
 @task(name="country-year-panel", cache_policy=NO_CACHE)
 def build_country_year_panel(tidy_paths: dict[str, str]) -> pl.DataFrame:
     tables = {dataset_id: pl.read_parquet(path) for dataset_id, path in tidy_paths.items()}
@@ -76,18 +94,44 @@ def build_country_year_panel(tidy_paths: dict[str, str]) -> pl.DataFrame:
     )
 
 
-@flow(name="pipeline")
+def pipeline_run_name(as_of: int | None, today: date) -> str:
+    """The name a ``pipeline`` run starts with: ``replay-<year>`` for an ``as_of`` replay,
+    ``pipeline-<YYYY-MM-DD>`` (UTC) otherwise. A full run is renamed
+    ``pipeline-data-<vintage>`` once its data's latest year is known."""
+    return f"replay-{as_of}" if as_of is not None else f"pipeline-{today.isoformat()}"
+
+
+def rename_this_run(name: str) -> None:
+    """Rename the current flow run in Prefect; a run never fails for its name."""
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_name(runtime.flow_run.id, name)
+    except Exception as error:  # the name is a courtesy to whoever reads the run list
+        get_run_logger().warning("could not rename the run to %s: %s", name, error)
+
+
+@flow(
+    name="pipeline",
+    flow_run_name=lambda: pipeline_run_name(
+        runtime.flow_run.parameters.get("as_of"), datetime.now(UTC).date()
+    ),
+    # No result is kept (nothing reads one back), and the exception Prefect writes to result
+    # storage when a run fails anyway is JSON, not a pickle (see docs/architecture.md).
+    persist_result=False,
+    result_serializer="json",
+)
 def pipeline(
     until_year: int = 2050,
     min_observed_years: int = 8,
     as_of: int | None = None,
     models: list[str] | None = None,
     targets: list[str] | None = None,
-) -> dict[str, PublishedTable]:
+) -> PipelineOutputs:
     """Pull and validate the sources, build the talent and intake tables, backtest and
     forecast every target to ``until_year`` under the WPP variants and policy levers, and
     publish. ``as_of`` replays the run with every input cut at that year (WPP's
-    projections excepted). Nothing is published unless every step before it succeeded."""
+    projections excepted). Nothing is published unless every step before it succeeded.
+    Returns the published tables and where the reports are."""
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     landed = ingest(PIPELINE_DATASETS)
     sources = {source.dataset_id: source.tidy_path for source in landed}
@@ -109,6 +153,8 @@ def pipeline(
         validate_table(panel, "country_year_panel", "table country_year_panel")
 
     vintage = as_of if as_of is not None else int(features["talent_pool_metrics"]["year"].max())
+    if as_of is None:
+        rename_this_run(f"pipeline-data-{vintage}")
     runner = forecast_task_runner(get_settings())
     outlook = forecast_flow.with_options(task_runner=runner)(
         features,
@@ -138,15 +184,15 @@ def pipeline(
             published[table] = publish(features[table], table)
         findings = publish_findings_report(features)
     publish_headline_table(outlook.forecasts)
-    publish_backtest_report(outlook, vintage, replays=scores)
-    publish_outlook(
+    backtest_report = publish_backtest_report(outlook, vintage, replays=scores)
+    outlook_page = publish_outlook(
         outlook.forecasts,
         outlook.observed,
         features["china_talent_ladder"],
         run_id=run_id,
         vintage=vintage,
     )
-    publish_run_report(
+    run_report = publish_run_report(
         run_id=run_id,
         vintage=vintage,
         as_of=as_of,
@@ -161,5 +207,12 @@ def pipeline(
         forecasts=outlook.forecasts,
         findings_path=findings,
     )
-    publish_data_docs()
-    return published
+    data_docs = publish_data_docs()
+    reports = {"findings": findings} if findings is not None else {}
+    reports |= {
+        "run report": run_report,
+        "backtest report": backtest_report,
+        "outlook": outlook_page,
+        "Data Docs": data_docs,
+    }
+    return PipelineOutputs(tables=published, reports=reports)

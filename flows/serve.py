@@ -8,11 +8,20 @@ nothing else:
 - ``deploy/prefect.yaml``, for ``prefect deploy --all`` and a worker on the
   ``talentflow`` process work pool (``python deploy/generate_prefect_yaml.py`` writes it;
   a test fails while the checked-in file is stale);
-- ``talentflow serve``, which serves the same deployments from one process
-  (:func:`serve_schedules`).
+- ``talentflow serve``, which serves the same schedules from one process
+  (:func:`serve_schedules`), under names of its own: ``ingest/<dataset>-serve``,
+  ``pipeline/monthly-serve`` (:data:`SERVE_SUFFIX`).
 
 It must never spell a source's cron: a cadence changed in the catalog changes both.
 Sources without a cadence (frozen releases, figures typed by hand) get no deployment.
+
+Serving must never touch the work pool's deployments. Prefect's ``serve`` registers the
+deployments it is handed (replacing any of the same name: its entrypoint, no pull steps)
+and pauses them all when it stops; with the names of ``prefect.yaml`` it would rewrite and
+then pause production. So served deployments carry :data:`SERVE_SUFFIX`, and
+:func:`serve_schedules` refuses to start while ``prefect.yaml``'s deployments are
+scheduled on the same server, since every pull and the pipeline would then run twice (and
+two pipelines at once cannot share one DuckDB file or GX folder).
 """
 
 from __future__ import annotations
@@ -36,6 +45,10 @@ CONCURRENCY_LIMIT = 1
 #: process worker otherwise starts each run in an empty temporary folder.
 CODE_DIR_VARIABLE = "TALENTFLOW_CODE_DIR"
 
+#: Added to the name of every served deployment (``ingest/wdi_sp_pop_totl-serve``), so that
+#: ``talentflow serve`` never registers, rewrites or pauses a work-pool deployment.
+SERVE_SUFFIX = "-serve"
+
 INGEST_ENTRYPOINT = "flows/ingest.py:ingest"
 PIPELINE_ENTRYPOINT = "flows/pipeline.py:pipeline"
 PIPELINE_DEPLOYMENT = "monthly"
@@ -55,6 +68,8 @@ HEADER = """\
 #   prefect work-pool create talentflow --type process
 #   prefect --no-prompt deploy --all --prefect-file deploy/prefect.yaml
 # A worker needs TALENTFLOW_CODE_DIR: the folder holding this repository on its machine.
+# `talentflow serve` serves the same schedules as <name>-serve and refuses to start while
+# these deployments are scheduled on its server.
 """
 
 
@@ -163,7 +178,10 @@ def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> str:
 
 def runner_deployments(specs: list[DeploymentSpec] | None = None) -> list[RunnerDeployment]:
     """The deployments of ``specs`` (default: :func:`deployment_specs`) as Prefect
-    ``RunnerDeployment`` objects, built with ``flow.to_deployment``, for ``prefect.serve``."""
+    ``RunnerDeployment`` objects for ``prefect.serve``: named ``<name>`` +
+    :data:`SERVE_SUFFIX`, and loaded by module path (``talentflow.flows.ingest.ingest``), so
+    that a run finds its flow in the installed package wherever serving started."""
+    from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
     from talentflow.flows.ingest import ingest
@@ -172,12 +190,13 @@ def runner_deployments(specs: list[DeploymentSpec] | None = None) -> list[Runner
     flows = {"ingest": ingest, "pipeline": pipeline}
     return [
         flows[spec.flow_name].to_deployment(
-            spec.name,
+            spec.name + SERVE_SUFFIX,
             schedules=[Cron(spec.cron, timezone=TIMEZONE)],
             parameters=spec.parameters,
             description=spec.description,
             tags=list(spec.tags),
             concurrency_limit=CONCURRENCY_LIMIT,
+            entrypoint_type=EntrypointType.MODULE_PATH,
         )
         for spec in (deployment_specs() if specs is None else specs)
     ]
@@ -186,6 +205,11 @@ def runner_deployments(specs: list[DeploymentSpec] | None = None) -> list[Runner
 class NoPrefectServer(RuntimeError):
     """Serving schedules needs a Prefect server: Prefect's local, temporary API has no
     scheduler."""
+
+
+class PoolDeploymentsScheduled(RuntimeError):
+    """``deploy/prefect.yaml``'s deployments are scheduled on the server ``talentflow
+    serve`` would serve on: serving too would run every schedule twice."""
 
 
 def require_prefect_server() -> str:
@@ -205,11 +229,52 @@ def require_prefect_server() -> str:
     return api_url
 
 
+def scheduled_pool_deployments(specs: list[DeploymentSpec] | None = None) -> list[str]:
+    """Full names (``ingest/wdi_sp_pop_totl``) of the deployments of ``specs`` (default:
+    :func:`deployment_specs`, i.e. ``deploy/prefect.yaml``) that exist on the configured
+    Prefect server, are not paused and have an active schedule."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    scheduled = []
+    with get_client(sync_client=True) as client:
+        for spec in deployment_specs() if specs is None else specs:
+            try:
+                deployment = client.read_deployment_by_name(spec.full_name)
+            except ObjectNotFound:
+                continue
+            if not deployment.paused and any(s.active for s in deployment.schedules):
+                scheduled.append(spec.full_name)
+    return scheduled
+
+
+def refuse_beside_scheduled_pool_deployments() -> None:
+    """Raise :class:`PoolDeploymentsScheduled`, in one message that says what to do, when
+    ``deploy/prefect.yaml``'s deployments are scheduled on the configured server."""
+    scheduled = scheduled_pool_deployments()
+    if not scheduled:
+        return
+    shown = ", ".join(scheduled[:3]) + (f" and {len(scheduled) - 3} more" if scheduled[3:] else "")
+    raise PoolDeploymentsScheduled(
+        f"`talentflow serve` did not start: {len(scheduled)} deployments of "
+        f"deploy/prefect.yaml are scheduled on this Prefect server ({shown}), for the "
+        f"`{WORK_POOL}` work pool's worker. Serving the same schedules too would run every "
+        "pull and the pipeline twice. Let the worker run them; or pause their schedules "
+        "first (Prefect UI, or `prefect deployment schedule pause --all`) and start "
+        "`talentflow serve` again, which serves them as <name>" + SERVE_SUFFIX + " and "
+        "never changes the work pool's deployments; or point PREFECT_API_URL at another "
+        "Prefect server."
+    )
+
+
 def serve_schedules(limit: int | None = None) -> None:
-    """Serve every scheduled deployment from this process until it is stopped; each run
-    executes in a subprocess. ``limit`` caps how many runs execute at once. Stopping the
-    process pauses the schedules (Prefect's default), so no run piles up unserved."""
+    """Serve every scheduled deployment, as ``<name>-serve``, from this process until it is
+    stopped; each run executes in a subprocess. ``limit`` caps how many runs execute at
+    once. Refuses (:class:`PoolDeploymentsScheduled`) while the work pool's deployments are
+    scheduled on the same server. Stopping the process pauses the served deployments only
+    (Prefect's default), so no run piles up unserved; starting it again resumes them."""
     from prefect import serve
 
     require_prefect_server()
+    refuse_beside_scheduled_pool_deployments()
     serve(*runner_deployments(), limit=limit)

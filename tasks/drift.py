@@ -35,6 +35,7 @@ quarantine and the previous good tables stay published. This module is pure Pola
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import polars as pl
 
@@ -43,6 +44,17 @@ COUNTRIES_LOST_CRITICAL = 20.0
 VALUES_CHANGED_WARNING = 25.0
 RELATIVE_TOLERANCE = 1e-9
 LARGEST_REVISIONS = 5
+
+
+class DriftFinding(NamedTuple):
+    """A limit crossed: its severity, the message, and for logs the kind of drift and how
+    many rows, countries or values it concerns."""
+
+    severity: str
+    message: str
+    kind: str
+    count: int
+    unit: str
 
 
 @dataclass(frozen=True)
@@ -71,38 +83,45 @@ class DriftReport:
     def values_changed_percent(self) -> float:
         return 100.0 * self.values_changed / self.values_compared if self.values_compared else 0.0
 
-    def findings(self) -> list[tuple[str, str]]:
-        """``(severity, message)`` for every limit crossed."""
+    def findings(self) -> list[DriftFinding]:
+        """A :class:`DriftFinding` for every limit crossed."""
         found = []
         lost = self.rows_lost_percent
         if lost > ROWS_LOST_WARNING:
-            severity = "critical" if lost > ROWS_LOST_CRITICAL else "warning"
             found.append(
-                (
-                    severity,
+                DriftFinding(
+                    "critical" if lost > ROWS_LOST_CRITICAL else "warning",
                     f"rows fell from {self.previous_rows:,} to "
                     f"{self.current_rows:,} ({lost:.1f} % lost)",
+                    "rows lost",
+                    self.previous_rows - self.current_rows,
+                    "rows",
                 )
             )
         if self.countries_lost:
-            severity = (
-                "critical" if self.countries_lost_percent > COUNTRIES_LOST_CRITICAL else "warning"
-            )
             found.append(
-                (
-                    severity,
+                DriftFinding(
+                    "critical"
+                    if self.countries_lost_percent > COUNTRIES_LOST_CRITICAL
+                    else "warning",
                     f"{len(self.countries_lost)} countries no longer present "
                     f"({self.countries_lost_percent:.1f} % of coverage): "
                     f"{', '.join(self.countries_lost[:10])}",
+                    "countries lost",
+                    len(self.countries_lost),
+                    "countries",
                 )
             )
         if self.values_changed_percent > VALUES_CHANGED_WARNING:
             found.append(
-                (
+                DriftFinding(
                     "warning",
                     f"{self.values_changed_percent:.1f} % of "
                     f"{self.values_compared:,} shared values were revised; "
                     f"largest: {self.largest_revisions[:3]}",
+                    "values revised",
+                    self.values_changed,
+                    "values",
                 )
             )
         return found

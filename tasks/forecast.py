@@ -365,9 +365,6 @@ class FamilyScores:
         return self.short_model if self.short_model == self.long_model else HANDOVER_MODEL
 
 
-
-
-
 def with_handover(forecasts: pl.DataFrame, short: str, long: str) -> pl.DataFrame:
     """Backtest ``forecasts`` plus the handover's rows when the two choices differ."""
     if short == long:

@@ -1,56 +1,73 @@
 """The outlook report: one self-contained HTML page of a run's forecasts, for analysts.
 
-It shows, per headline series, the observed history and the selected model's forecast with
-its 80 % and 95 % intervals; China's talent ladder (its share of each rung of expertise);
-and the scenario fan to 2050 (WPP variants and policy levers). The charts are drawn in the
-browser by a small inline script that reads the embedded JSON and marks each finished chart
-``data-rendered="true"`` with its number of drawn points, so a headless-browser test can
-prove they were drawn.
+It shows the headline forecasts (:data:`core.facts.HEADLINE_TARGETS`) with their history,
+the selected model and its 80 % and 95 % intervals, China and the United States of one
+target on one chart and one scale; China's talent ladder (its share of each rung of
+expertise); and the scenario fan to 2050 (WPP variants and policy levers). Each chart is
+a Vega-Lite specification built with Altair from one table, the table the chart draws;
+the same table is offered as a CSV download beside the chart, and the chart's title
+states its finding, computed from that table.
 
-Never here: anything fetched from the network (no CDN, no web fonts; a Content Security
-Policy forbids every load, and only the page's own script, by hash, may run), or a text
-that reaches the page unescaped (``html.escape`` for markup; the JSON escapes ``<``, ``>``
-and ``&``, and the script writes text with ``textContent`` only).
+The page is the Jinja template ``templates/outlook.html.j2`` (autoescaped) with its
+stylesheet and script beside it, all package data; Vega, Vega-Lite and Vega-Embed are
+inlined from vl-convert's bundle, so the page works offline and can be e-mailed as one
+file.
+
+Never here: HTML, CSS or JavaScript in a Python string; anything fetched from the network
+(no CDN, no web fonts: the Content Security Policy forbids every load, and only the
+page's two scripts, by hash, may run); or a text that reaches the page unescaped (Jinja
+escapes markup; the JSON of the specifications escapes ``<``, ``>`` and ``&``; Vega
+writes text as text).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-import html
 import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import altair as alt
+import jinja2
 import polars as pl
 import pycountry
+from markupsafe import Markup
 from prefect import task
 from prefect.artifacts import create_link_artifact
 from prefect.cache_policies import NO_CACHE
 
+from talentflow.core.csv_export import spreadsheet_csv
 from talentflow.core.facts import HEADLINE_TARGETS, compact_number
 from talentflow.core.settings import get_settings
-from talentflow.core.storage import atomic_write_bytes, reports_dir
+from talentflow.core.storage import atomic_write_bytes, report_url, reports_dir
 from talentflow.tasks.features.scenarios import INTAKE_SERIES, RATE_TARGETS
 
 OUTLOOK_KEY = "outlook-report"
 BASE_SCENARIO = "Medium"
 #: WPP's variants: the fan shows them, and the policy levers applied to the base variant.
 VARIANTS = ("Medium", "Low", "High")
+#: The variants whose forecasts bound a headline's scenario spread.
+SPREAD_VARIANTS = ("Low", "High")
 FAN_UNTIL = 2050
 #: Observed years drawn before a fan, for context.
 FAN_HISTORY_YEARS = 15
-#: ``(target, country_iso3)`` of the headline charts, in page order (core.facts'
-#: headline targets); a target with origin groups gets one chart per group.
+#: ``(target, country_iso3)`` of the headline forecasts, in page order (core.facts'
+#: headline targets). The places of one target share one chart; a target with origin
+#: groups gets one chart per group.
 HEADLINE_SERIES: tuple[tuple[str, str], ...] = tuple(
     (target, place) for target, places in HEADLINE_TARGETS.items() for place in places
 )
-#: Readers' names of the targets; units and sources come from the rate targets.
+#: Readers' names of the targets; units and sources come from the rate targets. A target
+#: without an entry is shown under its own name.
 TARGET_TITLES = {
     "researchers": "Researchers in R&D",
     "tertiary_students": "Students in tertiary education",
@@ -71,8 +88,64 @@ INTERVAL_MEANING = (
     "lighter band (95 %) nineteen in twenty. They do not cover changes of definition, "
     "of policy or of the source."
 )
+#: Said when a headline's WPP variants give identical forecasts: the variants differ only
+#: in fertility, so they cannot differ for a cohort already born.
+SAME_VARIANTS = "the WPP variants do not differ yet for this cohort: everyone in it is already born"
 OBSERVED_COLUMNS = ("target", "country_iso3", "origin_group", "year", "value")
 LADDER_COLUMNS = ("level", "order", "year", "china_share", "source")
+
+# Colour-blind-safe (Okabe-Ito) inks; the first place of a chart is blue.
+INK = "#1d2430"
+PLACE_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9")
+SCENARIO_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00", "#56b4e9", "#999999")
+LEVEL_COLOURS = ("#56b4e9", "#0072b2", "#009e73", "#cc79a7", "#d55e00")
+#: The name of every chart's dataset in its specification (the page reads it back).
+DATASET = "drawn"
+#: Tooltip number formats (d3-format): counts to four significant digits, shares in %.
+COUNT_FORMAT = ",.4~r"
+SHARE_FORMAT = ".1%"
+#: Pixels per row of the ladder chart.
+LADDER_ROW_HEIGHT = 28
+
+#: The columns of each kind of chart's table: what its CSV holds, in this order.
+HEADLINE_COLUMNS = {
+    "target": pl.String,
+    "origin_group": pl.String,
+    "place": pl.String,
+    "country_iso3": pl.String,
+    "year": pl.Int32,
+    "series": pl.String,  # observed or forecast
+    "value": pl.Float64,
+    "lo80": pl.Float64,
+    "hi80": pl.Float64,
+    "lo95": pl.Float64,
+    "hi95": pl.Float64,
+    "scenario": pl.String,
+    "model": pl.String,
+}
+FAN_COLUMNS = {
+    "target": pl.String,
+    "origin_group": pl.String,
+    "country_iso3": pl.String,
+    "scenario": pl.String,  # "observed" for the history
+    "year": pl.Int32,
+    "value": pl.Float64,
+    "lo80": pl.Float64,
+    "hi80": pl.Float64,
+    "model": pl.String,
+}
+LADDER_CHART_COLUMNS = {
+    "order": pl.Int32,
+    "level": pl.String,
+    "rung": pl.String,
+    "source": pl.String,
+    "label": pl.String,
+    "first_year": pl.Int32,
+    "first_share": pl.Float64,
+    "year": pl.Int32,
+    "share": pl.Float64,
+    "note": pl.String,
+}
 
 
 @dataclass(frozen=True)
@@ -84,21 +157,16 @@ class SeriesKey:
     origin_group: str | None
 
     def title(self) -> str:
-        name = TARGET_TITLES.get(self.target, self.target.replace("_", " ").capitalize())
+        name = target_title(self.target)
         if self.origin_group is not None:
-            group = self.origin_group[:1].lower() + self.origin_group[1:]
-            if group.endswith("origins"):
-                return f"{name}, {group}"
-            return f"{name}, from {group} origins"
-        return f"{name}, {_country_name(self.country_iso3)}"
+            return f"{name}, {origin_group_words(self.origin_group)}"
+        return f"{name}, {country_name(self.country_iso3)}"
 
     def unit(self) -> str:
-        rate_target = RATE_TARGETS.get(self.target)
-        return rate_target.pool_unit if rate_target else "value"
+        return target_unit(self.target)
 
     def source(self) -> str:
-        rate_target = RATE_TARGETS.get(self.target)
-        return rate_target.pool if rate_target else f"the published forecasts of {self.target}"
+        return target_source(self.target)
 
     def matches(self) -> pl.Expr:
         group = (
@@ -113,17 +181,26 @@ class SeriesKey:
 
 @dataclass
 class Chart:
-    """A chart: its figure's text (escaped when rendered) and the data its script draws."""
+    """One chart of the page: the text around it, its Vega-Lite specification, and the
+    table it draws (which is also its CSV download)."""
 
     chart_id: str
-    kind: str  # "series", "fan" or "ladder"
-    title: str
+    kind: str  # "headline", "fan" or "ladder"
+    title: str  # the finding, computed from ``table``
     caption: str
     summary: str
-    data: dict[str, Any] = field(default_factory=dict)
+    table: pl.DataFrame
+    spec: dict[str, Any] = field(repr=False)
+    csv_name: str = ""
+    spread: str | None = None
 
-    def payload(self) -> dict[str, Any]:
-        return {"id": self.chart_id, "kind": self.kind, "title": self.title, **self.data}
+    def csv(self) -> str:
+        """The chart's table as CSV: every row and column the specification draws."""
+        return spreadsheet_csv(self.table)
+
+    def csv_href(self) -> str:
+        """The CSV as a ``data:`` address, so the download works offline from one file."""
+        return "data:text/csv;charset=utf-8," + quote(self.csv(), safe="")
 
 
 def outlook_html(
@@ -141,7 +218,7 @@ def outlook_html(
     Parameters
     ----------
     forecasts
-        The forecasts table (``tasks.forecast.FORECASTS_SCHEMA``); only rows of ``run_id``
+        The forecasts table (``core.tables.FORECASTS_SCHEMA``); only rows of ``run_id``
         are used, and only the backtest's selected model (``is_selected``).
     observed
         Observed history, long: ``target, country_iso3, origin_group, year, value``, in the
@@ -153,12 +230,45 @@ def outlook_html(
         The run, and the last data year it used; shown in the header.
     headline
         ``(target, country_iso3)`` of the headline charts, in order (default
-        :data:`HEADLINE_SERIES`); series absent from ``forecasts`` are listed as missing.
+        :data:`HEADLINE_SERIES`); the places of one target share a chart, and series
+        absent from ``forecasts`` are named as missing.
     fan_until
         Last year of the scenario fans.
 
     Raises ValueError when ``forecasts`` has no row of ``run_id`` or a frame lacks a column.
     """
+    charts = outlook_charts(
+        forecasts, observed, ladder, run_id=run_id, headline=headline, fan_until=fan_until
+    )
+    run = forecasts.filter(pl.col("run_id") == run_id)
+    created = run["created_at"].max() if "created_at" in run.columns else None
+    return render_page(charts, run_id=run_id, vintage=vintage, created=created)
+
+
+@dataclass
+class OutlookCharts:
+    """The page's charts, by section, and the headline series the run lacks."""
+
+    headline: list[Chart]
+    ladder: Chart
+    fans: list[Chart]
+    missing: list[str]
+    fan_until: int
+
+    def all(self) -> list[Chart]:
+        return [*self.headline, self.ladder, *self.fans]
+
+
+def outlook_charts(
+    forecasts: pl.DataFrame,
+    observed: pl.DataFrame,
+    ladder: pl.DataFrame,
+    *,
+    run_id: str,
+    headline: Sequence[tuple[str, str]] = HEADLINE_SERIES,
+    fan_until: int = FAN_UNTIL,
+) -> OutlookCharts:
+    """Every chart of the outlook (see :func:`outlook_html` for the arguments)."""
     _require(observed, OBSERVED_COLUMNS, "observed")
     _require(ladder, LADDER_COLUMNS, "ladder")
     run = forecasts.filter((pl.col("run_id") == run_id) & pl.col("is_selected"))
@@ -167,26 +277,16 @@ def outlook_html(
         raise ValueError(
             f"no selected forecasts of run {run_id!r} to report; the table has runs {found}"
         )
-    keys, missing = _headline_keys(run, headline)
+    groups, missing = _headline_groups(run, headline)
     headline_charts = [
-        _series_chart(f"headline-{i}", key, run, observed) for i, key in enumerate(keys)
+        _headline_chart(f"headline-{i}", keys, run, observed) for i, keys in enumerate(groups)
     ]
-    fan_charts = []
-    for key in keys:
-        fan = _fan_chart(f"fan-{len(fan_charts)}", key, run, observed, fan_until)
+    fans = []
+    for key in (key for keys in groups for key in keys):
+        fan = _fan_chart(f"fan-{len(fans)}", key, run, observed, fan_until)
         if fan is not None:
-            fan_charts.append(fan)
-    ladder_chart = _ladder_chart("ladder", ladder)
-    created = run["created_at"].max() if "created_at" in run.columns else None
-    return _page(
-        run_id=run_id,
-        vintage=vintage,
-        created=created,
-        headline=headline_charts,
-        ladder=ladder_chart,
-        fans=fan_charts,
-        missing=missing,
-    )
+            fans.append(fan)
+    return OutlookCharts(headline_charts, _ladder_chart("ladder", ladder), fans, missing, fan_until)
 
 
 def write_outlook(html_text: str, path: Path) -> Path:
@@ -214,26 +314,44 @@ def publish_outlook(
     vintage: int,
 ) -> Path:
     """Write the run's outlook to ``<data_dir>/reports/outlook-<run_id>.html`` and
-    ``outlook-latest.html``, and link it from the run (artifact key ``outlook-report``).
-    Returns the run's own page."""
+    ``outlook-latest.html``, and link it from the run (artifact key ``outlook-report``):
+    at ``TALENTFLOW_REPORT_BASE_URL`` when set, else as a file whose path the artifact's
+    description spells out. Returns the run's own page."""
+    settings = get_settings()
     page = outlook_html(forecasts, observed, ladder, run_id=run_id, vintage=vintage)
-    this_run, latest = outlook_paths(reports_dir(get_settings()), run_id)
+    this_run, latest = outlook_paths(reports_dir(settings), run_id)
     write_outlook(page, this_run)
     write_outlook(page, latest)
     create_link_artifact(
         key=OUTLOOK_KEY,
-        link=this_run.as_uri(),
+        link=report_url(settings, this_run),
         link_text=f"Forecast outlook, run {run_id}",
-        description=(
-            f"Forecasts with 80 %/95 % intervals, China's talent ladder and the scenario "
-            f"fan to {FAN_UNTIL}; data up to {vintage}. One self-contained HTML file: open "
-            f"it in a browser (also at {latest})."
+        description=outlook_description(
+            vintage, this_run, latest, served=settings.report_base_url is not None
         ),
     )
     return this_run
 
 
-# -- the charts' data ------------------------------------------------------------------------
+def outlook_description(vintage: int, this_run: Path, latest: Path, *, served: bool) -> str:
+    """The outlook artifact's description: what the page holds, and where the file is
+    when no report site serves it (a browser will not open a ``file://`` link from the
+    Prefect UI)."""
+    what = (
+        f"Forecasts with 80 %/95 % intervals (China and the United States on one scale), "
+        f"China's talent ladder and the scenario fan to {FAN_UNTIL}; data up to {vintage}; "
+        f"each chart's data as CSV. One self-contained HTML file that works offline."
+    )
+    if served:
+        return f"{what} The latest run's page is {latest.name} on the same site."
+    return (
+        f"{what} The file is {this_run} (latest run: {latest}) on the machine that ran "
+        "the flow: open it there in a browser, or set TALENTFLOW_REPORT_BASE_URL to the "
+        "address of a web server over the reports folder to link it from here."
+    )
+
+
+# -- what the charts draw --------------------------------------------------------------------
 
 
 def _require(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:
@@ -245,21 +363,26 @@ def _require(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:
         )
 
 
-def _headline_keys(
+def _headline_groups(
     run: pl.DataFrame, headline: Sequence[tuple[str, str]]
-) -> tuple[list[SeriesKey], list[str]]:
-    """The series to chart, each origin group of a target on its own, and the headline
-    series that the run lacks."""
-    keys, missing = [], []
-    for target, country in headline:
-        rows = run.filter((pl.col("target") == target) & (pl.col("country_iso3") == country))
-        if rows.is_empty():
-            missing.append(f"{TARGET_TITLES.get(target, target)} ({target}, {country})")
-            continue
-        groups = rows["origin_group"].unique().to_list()
-        for group in sorted(groups, key=_origin_group_order):
-            keys.append(SeriesKey(target, country, group))
-    return keys, missing
+) -> tuple[list[list[SeriesKey]], list[str]]:
+    """The headline charts, each a list of series drawn together (the places of a target,
+    for one origin group), and the headline series that the run lacks."""
+    targets: dict[str, list[str]] = {}
+    for target, place in headline:
+        targets.setdefault(target, []).append(place)
+    groups, missing = [], []
+    for target, places in targets.items():
+        by_group: dict[str | None, list[SeriesKey]] = {}
+        for place in places:
+            rows = run.filter((pl.col("target") == target) & (pl.col("country_iso3") == place))
+            if rows.is_empty():
+                missing.append(f"{target_title(target)} ({target}, {place})")
+                continue
+            for group in rows["origin_group"].unique().to_list():
+                by_group.setdefault(group, []).append(SeriesKey(target, place, group))
+        groups += [by_group[g] for g in sorted(by_group, key=_origin_group_order)]
+    return groups, missing
 
 
 def _origin_group_order(group: str | None) -> tuple[int, str]:
@@ -274,64 +397,183 @@ def _base_scenario(rows: pl.DataFrame) -> str:
     return BASE_SCENARIO if BASE_SCENARIO in scenarios else sorted(scenarios)[0]
 
 
-def _observed_points(observed: pl.DataFrame, key: SeriesKey) -> list[dict[str, Any]]:
+def _observed_points(observed: pl.DataFrame, key: SeriesKey) -> pl.DataFrame:
+    """``year, value`` of a series' finite observations, one per year."""
     value = pl.col("value").cast(pl.Float64)
-    rows = (
+    return (
         observed.filter(key.matches() & value.is_not_null() & value.is_not_nan())
-        .with_columns(value)
+        .with_columns(value, pl.col("year").cast(pl.Int32))
         .group_by("year")
         .agg(pl.col("value").first())
         .sort("year")
     )
-    return [{"year": int(y), "value": float(v)} for y, v in rows.iter_rows()]
 
 
-def _forecast_points(rows: pl.DataFrame, until: int | None = None) -> list[dict[str, Any]]:
+def _forecast_points(rows: pl.DataFrame, until: int | None = None) -> pl.DataFrame:
+    """``year, value, lo80, hi80, lo95, hi95, model`` of one scenario's forecast (NaN and
+    infinite bounds as null), one row per year."""
     if until is not None:
         rows = rows.filter(pl.col("year") <= until)
-    rows = rows.filter(pl.col("yhat").is_not_null() & pl.col("yhat").is_not_nan()).sort("year")
-    return [
-        {
-            "year": int(row["year"]),
-            **{k: _finite(row[k]) for k in ("yhat", "lo80", "hi80", "lo95", "hi95")},
-        }
-        for row in rows.unique("year", keep="first").sort("year").iter_rows(named=True)
-    ]
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
-
-
-def _series_chart(
-    chart_id: str, key: SeriesKey, run: pl.DataFrame, observed: pl.DataFrame
-) -> Chart:
-    rows = run.filter(key.matches())
-    scenario = _base_scenario(rows)
-    rows = rows.filter(pl.col("scenario") == scenario)
-    models = ", ".join(sorted(rows["model"].unique().to_list()))
-    history = _observed_points(observed, key)
-    forecast = _forecast_points(rows)
-    summary = _summary(history, forecast, key.unit(), scenario)
-    caption = (
-        f"Solid line: observed, from {key.source()}. Dashed line: forecast by {models}, the "
-        f"model the backtest selected, scenario {scenario}. Bands: 80 % and 95 % "
-        f"prediction intervals. Unit: {key.unit()}."
+    bounds = ("lo80", "hi80", "lo95", "hi95")
+    return (
+        rows.filter(pl.col("yhat").is_not_null() & pl.col("yhat").is_finite())
+        .unique("year", keep="first", maintain_order=True)
+        .sort("year")
+        .select(
+            pl.col("year").cast(pl.Int32),
+            pl.col("yhat").cast(pl.Float64).alias("value"),
+            *[
+                pl.when(pl.col(b).is_finite()).then(pl.col(b)).cast(pl.Float64).alias(b)
+                for b in bounds
+            ],
+            "model",
+        )
     )
+
+
+def _headline_table(
+    keys: list[SeriesKey], run: pl.DataFrame, observed: pl.DataFrame
+) -> tuple[pl.DataFrame, str, dict[SeriesKey, str]]:
+    """The table a headline chart draws, its base scenario, and each place's models."""
+    parts: list[pl.DataFrame] = []
+    models: dict[SeriesKey, str] = {}
+    scenario = _base_scenario(run.filter(pl.any_horizontal(*[k.matches() for k in keys])))
+    for key in keys:
+        rows = run.filter(key.matches() & (pl.col("scenario") == scenario))
+        models[key] = ", ".join(sorted(rows["model"].unique().to_list()))
+        label = {
+            "target": pl.lit(key.target),
+            "origin_group": pl.lit(key.origin_group, dtype=pl.String),
+            "place": pl.lit(country_name(key.country_iso3)),
+            "country_iso3": pl.lit(key.country_iso3),
+        }
+        history = _observed_points(observed, key).with_columns(
+            **label,
+            series=pl.lit("observed"),
+            scenario=pl.lit(None, dtype=pl.String),
+            model=pl.lit(None, dtype=pl.String),
+        )
+        forecast = _forecast_points(rows).with_columns(
+            **label, series=pl.lit("forecast"), scenario=pl.lit(scenario)
+        )
+        parts += [history, forecast]
+    return _frame(parts, HEADLINE_COLUMNS), scenario, models
+
+
+def _frame(parts: list[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """``parts`` stacked in ``schema``'s columns and types (absent columns as null)."""
+    typed = [
+        part.select(
+            [
+                (pl.col(name) if name in part.columns else pl.lit(None)).cast(dtype).alias(name)
+                for name, dtype in schema.items()
+            ]
+        )
+        for part in parts
+    ]
+    return pl.concat(typed) if typed else pl.DataFrame(schema=schema)
+
+
+def _headline_chart(
+    chart_id: str, keys: list[SeriesKey], run: pl.DataFrame, observed: pl.DataFrame
+) -> Chart:
+    table, scenario, models = _headline_table(keys, run, observed)
+    first = keys[0]
+    unit = first.unit()
+    places = [country_name(key.country_iso3) for key in keys]
+    name = target_title(first.target)
+    if first.origin_group is not None:
+        name = f"{name}, {origin_group_words(first.origin_group)}"
+    findings = []
+    for key, place in zip(keys, places, strict=True):
+        finding = _finding(table.filter(pl.col("country_iso3") == key.country_iso3))
+        findings.append(finding if first.origin_group is not None else f"{place} {finding}")
+    title = f"{name}: {'; '.join(findings)} ({scenario})"
+    model_text = "; ".join(
+        f"{models[key]} for {place}" if len(keys) > 1 else models[key]
+        for key, place in zip(keys, places, strict=True)
+    )
+    caption = (
+        f"Solid lines: observed, from {first.source()}. Dashed lines: the forecast of the "
+        f"model the backtest selected ({model_text}), {scenario} scenario. Bands: 80 % "
+        f"(darker) and 95 % prediction intervals. "
+        + (f"{' and '.join(places)} share one scale. " if len(keys) > 1 else "")
+        + f"Unit: {unit}. Hover a point for its values."
+    )
+    summary = " ".join(
+        _summary(table.filter(pl.col("country_iso3") == key.country_iso3), place, scenario)
+        for key, place in zip(keys, places, strict=True)
+    )
+    spec = _headline_spec(table, places, unit, description=f"{title}. {summary}")
     return Chart(
         chart_id,
-        "series",
-        key.title(),
+        "headline",
+        title,
         caption,
         summary,
-        {
-            "unit": key.unit(),
-            "scenario": scenario,
-            "model": models,
-            "observed": history,
-            "forecast": forecast,
-        },
+        table,
+        spec,
+        csv_name=_csv_name(first.target, first.origin_group, [k.country_iso3 for k in keys]),
+        spread=_spread(keys, places, run),
     )
+
+
+def _finding(table: pl.DataFrame) -> str:
+    """``<last observed> in <year>, forecast <last forecast> in <year>`` of one place."""
+    parts = []
+    history = table.filter(pl.col("series") == "observed")
+    forecast = table.filter(pl.col("series") == "forecast")
+    if not history.is_empty():
+        parts.append(f"{_in_words(history['value'][-1])} in {history['year'][-1]}")
+    if not forecast.is_empty():
+        parts.append(f"forecast {_in_words(forecast['value'][-1])} in {forecast['year'][-1]}")
+    return ", ".join(parts) or "no values"
+
+
+def _summary(table: pl.DataFrame, place: str, scenario: str) -> str:
+    parts = []
+    history = table.filter(pl.col("series") == "observed")
+    if not history.is_empty():
+        last = history.row(-1, named=True)
+        parts.append(f"{place}: last observed {_in_words(last['value'])} in {last['year']}.")
+    forecast = table.filter(pl.col("series") == "forecast")
+    if not forecast.is_empty():
+        end = forecast.row(-1, named=True)
+        parts.append(
+            f"Forecast for {end['year']} ({scenario}): {_in_words(end['value'])} "
+            f"(80 %: {_in_words(end['lo80'])}–{_in_words(end['hi80'])}; "
+            f"95 %: {_in_words(end['lo95'])}–{_in_words(end['hi95'])})."
+        )
+    return " ".join(parts)
+
+
+def _spread(keys: list[SeriesKey], places: list[str], run: pl.DataFrame) -> str | None:
+    """The Low–High range of the selected forecast in its last year, per place; in words
+    when the variants give the same values. None when the run has no Low or High."""
+    parts = []
+    for key, place in zip(keys, places, strict=True):
+        rows = run.filter(key.matches())
+        last_year = rows.filter(pl.col("scenario") == _base_scenario(rows))["year"].max()
+        ends = {
+            row["scenario"]: row["yhat"]
+            for row in rows.filter(pl.col("year") == last_year)
+            .filter(pl.col("scenario").is_in([BASE_SCENARIO, *SPREAD_VARIANTS]))
+            .iter_rows(named=True)
+        }
+        if not all(v in ends for v in SPREAD_VARIANTS):
+            continue
+        low, high = (ends[v] for v in SPREAD_VARIANTS)
+        who = f"{place}: " if len(keys) > 1 else ""
+        if all(math.isclose(value, low, rel_tol=1e-9, abs_tol=0.0) for value in ends.values()):
+            parts.append(f"{who}{SAME_VARIANTS} (all {_in_words(low)} in {last_year})")
+        else:
+            parts.append(
+                f"{who}{_in_words(min(low, high))} to {_in_words(max(low, high))} in "
+                f"{last_year} (Low {_in_words(low)}, High {_in_words(high)})"
+            )
+    if not parts:
+        return None
+    return "Scenario spread (WPP Low–High, selected model): " + "; ".join(parts) + "."
 
 
 def _fan_chart(
@@ -348,47 +590,62 @@ def _fan_chart(
     if len(shown) < 2:
         return None
     left_out = len(offered) - len(shown)
-    scenarios = [
-        {"name": s, "points": _forecast_points(rows.filter(pl.col("scenario") == s), until)}
-        for s in shown
-    ]
-    history = _observed_points(observed, key)
-    if history:
-        first = history[-1]["year"] - FAN_HISTORY_YEARS + 1
-        history = [point for point in history if point["year"] >= first]
-    last_year = max((p["year"] for s in scenarios for p in s["points"]), default=until)
-    ends = []
-    for s in scenarios:
-        end = next((p for p in s["points"] if p["year"] == last_year), None)
-        if end is not None:
-            ends.append(f"{s['name']} {_in_words(end['yhat'])}")
-    summary = f"In {last_year}: " + "; ".join(ends) + f" ({key.unit()})."
+    label = {
+        "target": pl.lit(key.target),
+        "origin_group": pl.lit(key.origin_group, dtype=pl.String),
+        "country_iso3": pl.lit(key.country_iso3),
+    }
+    history = _observed_points(observed, key).tail(FAN_HISTORY_YEARS)
+    parts = [history.with_columns(**label, scenario=pl.lit("observed"))]
+    for scenario in shown:
+        points = _forecast_points(rows.filter(pl.col("scenario") == scenario), until)
+        parts.append(points.with_columns(**label, scenario=pl.lit(scenario)))
+    table = _frame(parts, FAN_COLUMNS)
+    forecast = table.filter(pl.col("scenario") != "observed")
+    last_year = forecast["year"].max() if not forecast.is_empty() else until
+    ends = {
+        row["scenario"]: row["value"]
+        for row in forecast.filter(pl.col("year") == last_year).iter_rows(named=True)
+    }
+    summary = (
+        f"In {last_year}: "
+        + "; ".join(f"{s} {_in_words(ends[s])}" for s in shown if s in ends)
+        + f" ({key.unit()})."
+    )
+    low, high = min(ends.values(), default=None), max(ends.values(), default=None)
+    title = (
+        f"{key.title()}: the scenarios span {_in_words(low)} to {_in_words(high)} in {last_year}"
+    )
     caption = (
         f"Each line is one scenario's forecast by the selected model; the band is the "
         f"{base} scenario's 80 % interval. Medium, Low and High are UN WPP 2024's "
         f"fertility variants (they change the cohorts the rates apply to); a name with "
         f"'+' is that variant under an illustrative policy lever (not an estimate of any "
-        f"policy). Observed: {key.source()}."
+        f"policy). Observed (last {FAN_HISTORY_YEARS} years): {key.source()}. "
+        f"Unit: {key.unit()}."
     )
     if left_out:
         caption += (
             f" {left_out} more scenario(s) (levers on the other variants) are in "
             "`talentflow forecasts`."
         )
+    spec = _fan_spec(table, shown, base, key.unit(), description=f"{title}. {summary}")
     return Chart(
         chart_id,
         "fan",
-        f"Scenarios to {until}: {key.title()[0].lower()}{key.title()[1:]}",
+        title,
         caption,
         summary,
-        {"unit": key.unit(), "base": base, "observed": history, "scenarios": scenarios},
+        table,
+        spec,
+        csv_name=_csv_name(key.target, key.origin_group, [key.country_iso3], "scenarios"),
     )
 
 
 def _ladder_chart(chart_id: str, ladder: pl.DataFrame) -> Chart:
     """China's share per rung and source: its latest share, and its first, for the trend."""
     rows = []
-    note = "note" in ladder.columns
+    has_note = "note" in ladder.columns
     ordered = ladder.sort("order", "source", "year")
     for (level, order, source), group in ordered.group_by(
         "level", "order", "source", maintain_order=True
@@ -396,41 +653,43 @@ def _ladder_chart(chart_id: str, ladder: pl.DataFrame) -> Chart:
         known = group.filter(
             pl.col("china_share").is_not_null() & pl.col("china_share").is_not_nan()
         )
-        latest_note = group[-1, "note"] if note else None
+        rung = f"{int(order)}. {_level_title(level)}"
+        row = {
+            "order": int(order),
+            "level": level,
+            "rung": rung,
+            "source": source,
+            "label": f"{rung} · {source}",
+            "year": int(group["year"].max()),
+            "note": (group[-1, "note"] if has_note else None) or None,
+        }
         if known.is_empty():
-            rows.append(
-                {
-                    "level": level,
-                    "title": _level_title(level),
-                    "order": int(order),
-                    "source": source,
-                    "share": None,
-                    "year": int(group["year"].max()),
-                    "note": latest_note or "no share can be computed",
-                }
-            )
-            continue
-        first, last = known.row(0, named=True), known.row(-1, named=True)
-        rows.append(
-            {
-                "level": level,
-                "title": _level_title(level),
-                "order": int(order),
-                "source": source,
+            row["note"] = row["note"] or "no share can be computed"
+        else:
+            first, last = known.row(0, named=True), known.row(-1, named=True)
+            row |= {
                 "share": float(last["china_share"]),
                 "year": int(last["year"]),
                 "first_share": float(first["china_share"]),
                 "first_year": int(first["year"]),
-                "note": (last.get("note") if note else None) or "",
+                "note": (last.get("note") if has_note else None) or None,
             }
-        )
+        rows.append(row)
+    table = pl.DataFrame(rows, schema=LADDER_CHART_COLUMNS)
     parts = []
-    for row in rows:
-        if row["share"] is None:
-            parts.append(f"{row['title']} ({row['source']}): no share")
-        else:
-            parts.append(f"{row['title']} ({row['source']}): {row['share']:.1%} in {row['year']}")
-    sources = sorted({str(row["source"]) for row in rows})
+    for row in table.iter_rows(named=True):
+        share = "no share" if row["share"] is None else f"{row['share']:.1%} in {row['year']}"
+        parts.append(f"{_level_title(row['level'])} ({row['source']}): {share}")
+    sources = sorted(set(table["source"].to_list()))
+    shares = table.filter(pl.col("share").is_not_null())
+    if shares.is_empty():
+        title = "China's talent ladder: no rung has a share yet"
+    else:
+        top = shares.sort("share", descending=True).row(0, named=True)
+        title = (
+            f"China's talent ladder: its largest share is {top['share']:.1%} of "
+            f"{_level_title(top['level']).lower()} ({top['source']}, {top['year']})"
+        )
     caption = (
         "China's share of each rung of the international talent ladder, by rising level of "
         "expertise; the bar is the latest year, the open circle the first year with a share. "
@@ -440,49 +699,265 @@ def _ladder_chart(chart_id: str, ladder: pl.DataFrame) -> Chart:
         + "; ".join(sources)
         + "."
     )
+    spec = _ladder_spec(table, description=f"{title}. " + "; ".join(parts))
     return Chart(
         chart_id,
         "ladder",
-        "China's talent ladder: its share of each rung",
+        title,
         caption,
         "; ".join(parts) + ".",
-        {"unit": "share of the rung's total", "rows": rows},
+        table,
+        spec,
+        csv_name="china-talent-ladder.csv",
     )
+
+
+def _csv_name(target: str, group: str | None, places: list[str], suffix: str = "") -> str:
+    parts = [target, *([group] if group else []), *places, *([suffix] if suffix else [])]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts)).strip("-").lower() + ".csv"
+
+
+# -- the charts' specifications (Vega-Lite through Altair) ----------------------------------
+
+
+def _data(table: pl.DataFrame) -> alt.InlineData:
+    """The table as the chart's one dataset, row for row (NaN as null)."""
+    values = [
+        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        for row in table.iter_rows(named=True)
+    ]
+    return alt.InlineData(values=values, name=DATASET)
+
+
+def _year_axis() -> alt.X:
+    return alt.X(
+        "year:Q",
+        title="Year",
+        scale=alt.Scale(zero=False, nice=False),
+        axis=alt.Axis(format="d", tickMinStep=1, tickCount=6, labelOverlap="greedy"),
+    )
+
+
+def _headline_spec(
+    table: pl.DataFrame, places: list[str], unit: str, *, description: str
+) -> dict[str, Any]:
+    colour = alt.Color(
+        "place:N",
+        title=None,
+        scale=alt.Scale(domain=places, range=list(PLACE_COLOURS[: len(places)])),
+        legend=alt.Legend(orient="top", symbolOpacity=1),
+    )
+    base = alt.Chart(_data(table)).encode(x=_year_axis(), color=colour)
+    forecast = base.transform_filter(alt.datum.series == "forecast")
+    y_title = alt.Y("value:Q", title=unit, axis=alt.Axis(format="~s"))
+    band95 = forecast.mark_area(opacity=0.14).encode(y=alt.Y("lo95:Q", title=unit), y2="hi95:Q")
+    band80 = forecast.mark_area(opacity=0.28).encode(y="lo80:Q", y2="hi80:Q")
+    lines = base.mark_line(strokeWidth=2.2).encode(
+        y=y_title,
+        strokeDash=alt.StrokeDash(
+            "series:N",
+            title=None,
+            scale=alt.Scale(domain=["observed", "forecast"], range=[[1, 0], [6, 4]]),
+            legend=alt.Legend(orient="top"),
+        ),
+        detail="series:N",
+    )
+    points = base.mark_circle(size=18, opacity=0.9).encode(
+        y="value:Q",
+        tooltip=[
+            alt.Tooltip("place:N", title="place"),
+            alt.Tooltip("year:Q", title="year", format="d"),
+            alt.Tooltip("series:N", title="series"),
+            alt.Tooltip("value:Q", title=unit, format=COUNT_FORMAT),
+            alt.Tooltip("lo80:Q", title="80 % from", format=COUNT_FORMAT),
+            alt.Tooltip("hi80:Q", title="80 % to", format=COUNT_FORMAT),
+            alt.Tooltip("lo95:Q", title="95 % from", format=COUNT_FORMAT),
+            alt.Tooltip("hi95:Q", title="95 % to", format=COUNT_FORMAT),
+            alt.Tooltip("model:N", title="model"),
+        ],
+    )
+    chart = alt.layer(band95, band80, lines, points)
+    return _finish(chart, description)
+
+
+def _fan_spec(
+    table: pl.DataFrame, shown: list[str], base_scenario: str, unit: str, *, description: str
+) -> dict[str, Any]:
+    names = ["observed", *shown]
+    colours = [INK, *(SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)] for i in range(len(shown)))]
+    dashes = [[1, 0]] + [
+        [1, 0] if s == base_scenario else [2, 3] if "+" in s else [7, 4] for s in shown
+    ]
+    base = alt.Chart(_data(table)).encode(x=_year_axis())
+    band = (
+        base.transform_filter(alt.datum.scenario == base_scenario)
+        .mark_area(opacity=0.18, color=PLACE_COLOURS[0])
+        .encode(y=alt.Y("lo80:Q", title=unit), y2="hi80:Q")
+    )
+    # Colour and dash share the field, so Vega-Lite draws one legend of dashed lines.
+    legend = alt.Legend(orient="top", columns=3, labelLimit=260)
+    colour = alt.Color(
+        "scenario:N", title=None, scale=alt.Scale(domain=names, range=colours), legend=legend
+    )
+    lines = base.mark_line(strokeWidth=2).encode(
+        y=alt.Y("value:Q", title=unit, axis=alt.Axis(format="~s")),
+        color=colour,
+        strokeDash=alt.StrokeDash(
+            "scenario:N", title=None, scale=alt.Scale(domain=names, range=dashes), legend=legend
+        ),
+    )
+    points = base.mark_circle(size=14).encode(
+        y="value:Q",
+        color=colour,
+        tooltip=[
+            alt.Tooltip("scenario:N", title="scenario"),
+            alt.Tooltip("year:Q", title="year", format="d"),
+            alt.Tooltip("value:Q", title=unit, format=COUNT_FORMAT),
+            alt.Tooltip("lo80:Q", title="80 % from", format=COUNT_FORMAT),
+            alt.Tooltip("hi80:Q", title="80 % to", format=COUNT_FORMAT),
+        ],
+    )
+    return _finish(alt.layer(band, lines, points), description)
+
+
+def _ladder_spec(table: pl.DataFrame, *, description: str) -> dict[str, Any]:
+    labels = table["label"].to_list()
+    levels = sorted(set(table["rung"].to_list()))
+    y = alt.Y("label:N", title=None, sort=labels, axis=alt.Axis(labelLimit=420, labelFontSize=12))
+    x_title = "China's share of the rung's total (bar: latest year; circle: first year)"
+    base = alt.Chart(_data(table)).encode(y=y)
+    tooltip = [
+        alt.Tooltip("rung:N", title="rung"),
+        alt.Tooltip("source:N", title="source"),
+        alt.Tooltip("share:Q", title="latest share", format=SHARE_FORMAT),
+        alt.Tooltip("year:Q", title="in", format="d"),
+        alt.Tooltip("first_share:Q", title="first share", format=SHARE_FORMAT),
+        alt.Tooltip("first_year:Q", title="in", format="d"),
+        alt.Tooltip("note:N", title="note"),
+    ]
+    bars = base.mark_bar(height={"band": 0.7}).encode(
+        x=alt.X("share:Q", title=x_title, axis=alt.Axis(format=".0%")),
+        color=alt.Color(
+            "rung:N",
+            scale=alt.Scale(domain=levels, range=list(LEVEL_COLOURS[: len(levels)])),
+            legend=None,
+        ),
+        tooltip=tooltip,
+    )
+    first = (
+        base.transform_filter("isValid(datum.first_share) && datum.first_year != datum.year")
+        .mark_point(shape="circle", filled=True, fill="white", stroke=INK, size=70)
+        .encode(x="first_share:Q", tooltip=tooltip)
+    )
+    no_share = (
+        base.transform_filter("!isValid(datum.share)")
+        .mark_text(align="left", dx=4, fontStyle="italic", color="#5a6473")
+        .encode(x=alt.datum(0), text=alt.value("no share (see the table below)"), tooltip=tooltip)
+    )
+    # A fixed height (a step per row would clash with the container width's autosize).
+    chart = alt.layer(bars, first, no_share)
+    return _finish(chart, description, height=LADDER_ROW_HEIGHT * max(table.height, 1))
+
+
+def _finish(chart: alt.LayerChart, description: str, height: int = 300) -> dict[str, Any]:
+    """The specification: as wide as its figure, ``height`` pixels high."""
+    sized = chart.properties(width="container", height=height, description=description)
+    return sized.configure_view(stroke=None).configure_axis(grid=True).to_dict()
 
 
 def _level_title(level: str) -> str:
     return LEVEL_TITLES.get(level, level.replace("_", " ").capitalize())
 
 
-def _summary(
-    history: list[dict[str, Any]], forecast: list[dict[str, Any]], unit: str, scenario: str
-) -> str:
-    parts = []
-    if history:
-        last = history[-1]
-        parts.append(f"Last observed: {_in_words(last['value'])} in {last['year']}.")
-    if forecast:
-        end = forecast[-1]
-        parts.append(
-            f"Forecast for {end['year']} ({scenario}): {_in_words(end['yhat'])} "
-            f"(80 %: {_in_words(end['lo80'])}–{_in_words(end['hi80'])}; "
-            f"95 %: {_in_words(end['lo95'])}–{_in_words(end['hi95'])})."
-        )
-    return " ".join(parts) + f" Unit: {unit}."
+def target_title(target: str) -> str:
+    """A target's name for readers; a target without one is shown under its own name."""
+    return TARGET_TITLES.get(target, target)
 
 
-def _in_words(value: float | None) -> str:
-    return compact_number(value, style="words")
+def target_unit(target: str) -> str:
+    rate_target = RATE_TARGETS.get(target)
+    return rate_target.pool_unit if rate_target else "value"
 
 
-def _country_name(iso3: str) -> str:
+def target_source(target: str) -> str:
+    rate_target = RATE_TARGETS.get(target)
+    return rate_target.pool if rate_target else f"the published forecasts of {target}"
+
+
+def origin_group_words(group: str) -> str:
+    """``"High income"`` as ``"from high income origins"``; ``"All origins"`` as is."""
+    lowered = group[:1].lower() + group[1:]
+    return lowered if lowered.endswith("origins") else f"from {lowered} origins"
+
+
+def country_name(iso3: str) -> str:
     country = pycountry.countries.get(alpha_3=iso3)
     if country is None:
         return iso3
     return getattr(country, "common_name", None) or country.name
 
 
-# -- the page -----------------------------------------------------------------------------
+def _in_words(value: float | None) -> str:
+    return compact_number(value, style="words")
+
+
+# -- the page ---------------------------------------------------------------------------
+
+
+#: The page's template, stylesheet and script: package data beside this module.
+TEMPLATES = "templates"
+PAGE_TEMPLATE = "outlook.html.j2"
+PAGE_STYLE = "outlook.css"
+PAGE_SCRIPT = "outlook.js"
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("talentflow.tasks", TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _asset(name: str) -> str:
+    return resources.files("talentflow.tasks").joinpath(TEMPLATES, name).read_text("utf-8")
+
+
+@functools.cache
+def vega_bundle() -> tuple[str, str]:
+    """The Vega, Vega-Lite and Vega-Embed JavaScript that vl-convert ships (no network),
+    for the Vega-Lite version of Altair's specifications, and a line naming the versions.
+
+    Takes about 2.5 s once per process (vl-convert bundles it on the fly)."""
+    import vl_convert
+
+    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    offered = vl_convert.get_vegalite_versions()
+    if wanted not in offered:
+        raise RuntimeError(
+            f"vl-convert-python {vl_convert.__version__} bundles Vega-Lite {offered}, not "
+            f"{wanted}, which altair {alt.__version__} writes; upgrade vl-convert-python "
+            "(pip install -U vl-convert-python) or pin altair to a release it supports"
+        )
+    bundle = _script_text(vl_convert.javascript_bundle(vl_version=wanted), "vl-convert's bundle")
+    versions = (
+        f"Vega {vl_convert.get_vega_version()}, Vega-Lite {wanted}, Vega-Embed "
+        f"{vl_convert.get_vega_embed_version()} (inlined from vl-convert-python "
+        f"{vl_convert.__version__})"
+    )
+    return bundle, versions
+
+
+def _script_text(text: str, what: str) -> str:
+    """``text`` if it can sit inside a <script> element as it is (the policy's hash is
+    of these exact characters, so nothing may be rewritten)."""
+    if re.search(r"</script|<!--", text, re.IGNORECASE):
+        raise RuntimeError(f"{what} holds '</script' or '<!--' and cannot be inlined as is")
+    return text
 
 
 def _json_for_script(data: Any) -> str:
@@ -491,475 +966,36 @@ def _json_for_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _figure(chart: Chart, *, details: str = "") -> str:
-    e = html.escape
-    return f"""
-<figure class="chart chart-{e(chart.kind)}" id="chart-{e(chart.chart_id)}" \
-data-chart="{e(chart.chart_id)}" aria-labelledby="title-{e(chart.chart_id)}">
-  <h3 id="title-{e(chart.chart_id)}">{e(chart.title)}</h3>
-  <p class="summary">{e(chart.summary)}</p>
-  <div class="plot"><noscript>This chart is drawn by JavaScript; its summary is above.\
-</noscript></div>
-  <figcaption>{e(chart.caption)}</figcaption>{details}
-</figure>"""
+def _sha256(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
-def _ladder_table(chart: Chart) -> str:
-    e = html.escape
-    body = []
-    for row in chart.data["rows"]:
-        share = "–" if row["share"] is None else f"{row['share']:.1%}"
-        first = f"{row['first_share']:.1%} ({row['first_year']})" if "first_share" in row else "–"
-        body.append(
-            f"<tr><td>{e(str(row['level']))}</td><td>{e(str(row['source']))}</td>"
-            f"<td>{e(first)}</td><td>{e(share)} ({row['year']})</td>"
-            f"<td>{e(str(row['note'] or ''))}</td></tr>"
-        )
-    return (
-        "\n  <details><summary>The ladder as a table, with each share's note</summary>"
-        "<table><thead><tr><th>level</th><th>source</th><th>first share</th>"
-        "<th>latest share</th><th>note</th></tr></thead><tbody>"
-        + "".join(body)
-        + "</tbody></table></details>"
-    )
-
-
-def _page(
-    *,
-    run_id: str,
-    vintage: int,
-    created: datetime | None,
-    headline: list[Chart],
-    ladder: Chart,
-    fans: list[Chart],
-    missing: list[str],
+def render_page(
+    charts: OutlookCharts, *, run_id: str, vintage: int, created: datetime | None
 ) -> str:
-    e = html.escape
-    charts = [*headline, ladder, *fans]
-    data = _json_for_script({"charts": [chart.payload() for chart in charts]})
-    script_hash = base64.b64encode(hashlib.sha256(_SCRIPT.encode("utf-8")).digest()).decode()
-    created_text = (created or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
-    missing_html = (
-        '<p class="missing">Not in this run: ' + e("; ".join(missing)) + ".</p>" if missing else ""
+    """The page: the template filled with the charts (every text escaped), their specs as
+    JSON, the stylesheet, the inlined Vega bundle and the page's script."""
+    bundle, versions = vega_bundle()
+    script = _script_text(_asset(PAGE_SCRIPT), PAGE_SCRIPT)
+    specs = _json_for_script({chart.chart_id: chart.spec for chart in charts.all()})
+    return (
+        _environment()
+        .get_template(PAGE_TEMPLATE)
+        .render(
+            run_id=run_id,
+            vintage=vintage,
+            created=(created or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+            interval_meaning=INTERVAL_MEANING,
+            headline=charts.headline,
+            ladder=charts.ladder,
+            fans=charts.fans,
+            fan_until=charts.fan_until,
+            missing=charts.missing,
+            versions=versions,
+            script_hashes=[_sha256(bundle), _sha256(script)],
+            style=Markup(_asset(PAGE_STYLE)),
+            specs_json=Markup(specs),
+            bundle=Markup(bundle),
+            script=Markup(script),
+        )
     )
-    fans_html = (
-        "".join(_figure(chart) for chart in fans)
-        if fans
-        else "<p>This run has a single scenario per series: there is no fan to draw.</p>"
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; \
-script-src 'sha256-{script_hash}'; style-src 'unsafe-inline'; img-src data:">
-<title>talentflow outlook, run {e(run_id)}</title>
-<style>{_STYLE}</style>
-</head>
-<body data-errors="0">
-<header>
-  <h1>talentflow outlook</h1>
-  <p class="meta">Run <code>{e(run_id)}</code> · data up to {e(str(vintage))} · \
-forecasts made {e(created_text)}</p>
-  <p>How large STEM talent pools are and may become, and how much foreign talent China
-  attracts as its population ages. Each forecast is the model the rolling-origin backtest
-  selected for the target's family. Definitions: <code>docs/metrics.md</code>; this page:
-  <code>docs/outlook.md</code>.</p>
-  {missing_html}
-</header>
-<main>
-<section aria-labelledby="headline-heading">
-  <h2 id="headline-heading">Headline forecasts</h2>
-  <p class="intro">{e(INTERVAL_MEANING)}</p>
-  <div class="grid">{"".join(_figure(chart) for chart in headline)}</div>
-</section>
-<section aria-labelledby="ladder-heading">
-  <h2 id="ladder-heading">China's intake ladder</h2>
-  {_figure(ladder, details=_ladder_table(ladder))}
-</section>
-<section aria-labelledby="fan-heading">
-  <h2 id="fan-heading">Scenarios to {FAN_UNTIL}</h2>
-  <div class="grid">{fans_html}</div>
-</section>
-</main>
-<footer>
-  <p>Sources: World Bank WDI; UNESCO UIS; UN DESA, World Population Prospects 2024
-  (cohorts and the Medium, Low and High variants); MPIDR Scholarly Migration Database
-  (Scopus, OpenAlex); China's Ministry of Education; MacroPolo Global AI Talent Tracker.
-  Made by talentflow; see the README's source list for licences.</p>
-</footer>
-<script type="application/json" id="outlook-data">{data}</script>
-<script>{_SCRIPT}</script>
-</body>
-</html>
-"""
-
-
-_STYLE = """
-:root { --ink: #1d2430; --muted: #5a6473; --line: #d6dbe3; --accent: #0072b2; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: var(--ink); background: #f6f7f9; }
-header, main, footer { max-width: 1160px; margin: 0 auto; padding: 0 20px; }
-header { padding-top: 24px; }
-h1 { margin: 0 0 4px; font-size: 26px; }
-h2 { margin: 28px 0 8px; font-size: 20px; border-bottom: 2px solid var(--line);
-  padding-bottom: 4px; }
-h3 { margin: 0 0 4px; font-size: 15px; }
-.meta, .intro, figcaption, footer { color: var(--muted); }
-.meta { margin-top: 0; }
-.missing { background: #fff4e5; border-left: 4px solid #e69f00; padding: 6px 10px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr));
-  gap: 16px; }
-figure { margin: 0; background: #fff; border: 1px solid var(--line); border-radius: 6px;
-  padding: 12px 14px; }
-figure .summary { margin: 0 0 6px; font-size: 13px; }
-figcaption { font-size: 12px; margin-top: 6px; }
-.plot svg { width: 100%; height: auto; display: block; }
-.plot text { font-family: inherit; }
-details { margin-top: 8px; font-size: 13px; }
-table { border-collapse: collapse; margin-top: 6px; }
-td, th { border-bottom: 1px solid var(--line); padding: 3px 8px; text-align: left;
-  vertical-align: top; }
-footer { padding-bottom: 32px; font-size: 13px; }
-code { font-size: 13px; }
-"""
-
-# The charts' script. It only reads the JSON block and writes SVG with textContent; every
-# error (its own or the page's) is counted on <body data-errors> for the browser test.
-_SCRIPT = r"""
-(function () {
-  "use strict";
-  var NS = "http://www.w3.org/2000/svg";
-  var body = document.body;
-  var messages = [];
-  function fail(message) {
-    messages.push(String(message));
-    body.setAttribute("data-errors", String(messages.length));
-    body.setAttribute("data-error-messages", messages.join(" | "));
-  }
-  window.addEventListener("error", function (event) {
-    fail(event.message || "error");
-  });
-  window.addEventListener("unhandledrejection", function (event) {
-    fail("unhandled rejection: " + event.reason);
-  });
-  document.addEventListener("securitypolicyviolation", function (event) {
-    fail("blocked by the page's security policy: " + event.violatedDirective);
-  });
-
-  var INK = "#1d2430", MUTED = "#5a6473", GRID = "#e3e7ee", BLUE = "#0072b2";
-  var SCENARIO_COLOURS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#d55e00",
-    "#56b4e9", "#000000", "#999999"];
-  var LEVEL_COLOURS = ["#56b4e9", "#0072b2", "#009e73", "#cc79a7", "#d55e00"];
-  var compact = new Intl.NumberFormat("en", { notation: "compact", maximumSignificantDigits: 3 });
-  var whole = new Intl.NumberFormat("en", { maximumFractionDigits: 0 });
-  var chartCount = 0;
-
-  function el(name, attrs, parent) {
-    var node = document.createElementNS(NS, name);
-    Object.keys(attrs || {}).forEach(function (key) {
-      node.setAttribute(key, String(attrs[key]));
-    });
-    if (parent) { parent.appendChild(node); }
-    return node;
-  }
-  function label(parent, x, y, content, attrs) {
-    var node = el("text", Object.assign({ x: x, y: y, "font-size": 12, fill: MUTED }, attrs),
-      parent);
-    node.textContent = content;
-    return node;
-  }
-  function tip(node, content) {
-    el("title", {}, node).textContent = content;
-  }
-  function number(value) {
-    if (value === null || value === undefined) { return "–"; }
-    return Math.abs(value) >= 1000 ? compact.format(value) : String(+value.toPrecision(3));
-  }
-  function full(value) {
-    if (value === null || value === undefined) { return "–"; }
-    return Math.abs(value) >= 100 ? whole.format(value) : String(+value.toPrecision(3));
-  }
-  function finite(values) {
-    return values.filter(function (v) { return typeof v === "number" && isFinite(v); });
-  }
-  function niceStep(range, count) {
-    var raw = range / Math.max(count, 1);
-    var magnitude = Math.pow(10, Math.floor(Math.log10(raw)));
-    var norm = raw / magnitude;
-    return (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * magnitude;
-  }
-  function ticks(lo, hi, count) {
-    var step = niceStep(hi - lo, count), out = [];
-    for (var v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
-      out.push(+v.toPrecision(12));
-    }
-    return out;
-  }
-
-  // An SVG with a title, a description, axes and gridlines; returns the scales.
-  function frame(plot, chart, years, values, description, items) {
-    var width = 640, height = 340, m = { left: 70, right: 18, top: 34, bottom: 46 };
-    chartCount += 1;
-    var id = "svg-" + chartCount;
-    var svg = el("svg", { viewBox: "0 0 " + width + " " + height, role: "img",
-      "aria-labelledby": id + "-title " + id + "-desc" }, plot);
-    el("title", { id: id + "-title" }, svg).textContent = chart.title;
-    el("desc", { id: id + "-desc" }, svg).textContent = description;
-    var legendRows = legend(svg, items, m.left, width - m.right);
-    m.top = 16 + legendRows * 18;
-    height += (legendRows - 1) * 18;
-    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
-    var x0 = Math.min.apply(null, years), x1 = Math.max.apply(null, years);
-    if (x1 === x0) { x1 = x0 + 1; }
-    var y0 = Math.min(0, Math.min.apply(null, values)), y1 = Math.max.apply(null, values);
-    if (!(y1 > y0)) { y1 = y0 + 1; }
-    var yStep = niceStep(y1 - y0, 5);
-    y1 = Math.ceil(y1 / yStep) * yStep;
-    y0 = Math.floor(y0 / yStep) * yStep;
-    var x = function (year) {
-      return m.left + (year - x0) / (x1 - x0) * (width - m.left - m.right);
-    };
-    var y = function (value) {
-      return height - m.bottom - (value - y0) / (y1 - y0) * (height - m.top - m.bottom);
-    };
-    var axes = el("g", { class: "axes" }, svg);
-    ticks(y0, y1, 5).forEach(function (value) {
-      el("line", { x1: m.left, x2: width - m.right, y1: y(value), y2: y(value),
-        stroke: value === 0 ? "#9aa3b0" : GRID }, axes);
-      label(axes, m.left - 6, y(value) + 4, number(value), { "text-anchor": "end" });
-    });
-    ticks(x0, x1, 7).forEach(function (year) {
-      if (year !== Math.round(year)) { return; }
-      el("line", { x1: x(year), x2: x(year), y1: height - m.bottom, y2: height - m.bottom + 4,
-        stroke: MUTED }, axes);
-      label(axes, x(year), height - m.bottom + 17, String(year), { "text-anchor": "middle" });
-    });
-    label(axes, (m.left + width - m.right) / 2, height - 8, "Year", { "text-anchor": "middle" });
-    label(axes, 14, (m.top + height - m.bottom) / 2, chart.unit,
-      { "text-anchor": "middle", transform: "rotate(-90 14 " + (m.top + height - m.bottom) / 2 +
-        ")" });
-    return { svg: svg, x: x, y: y, top: m.top, bottom: height - m.bottom, left: m.left,
-      right: width - m.right };
-  }
-  function linePath(f, points, key) {
-    var d = "";
-    points.forEach(function (p) {
-      if (typeof p[key] !== "number") { return; }
-      d += (d ? " L" : "M") + f.x(p.year).toFixed(1) + " " + f.y(p[key]).toFixed(1);
-    });
-    return d;
-  }
-  function band(f, points, low, high, colour, opacity, name) {
-    var usable = points.filter(function (p) {
-      return typeof p[low] === "number" && typeof p[high] === "number";
-    });
-    if (!usable.length) { return; }
-    var d = "M" + usable.map(function (p) {
-      return f.x(p.year).toFixed(1) + " " + f.y(p[high]).toFixed(1);
-    }).join(" L") + " L" + usable.slice().reverse().map(function (p) {
-      return f.x(p.year).toFixed(1) + " " + f.y(p[low]).toFixed(1);
-    }).join(" L") + " Z";
-    tip(el("path", { d: d, fill: colour, "fill-opacity": opacity, stroke: "none",
-      class: "band" }, f.svg), name);
-  }
-  // The legend, wrapped to the width; returns the number of rows it took.
-  function legend(svg, items, left, right) {
-    var x = left, row = 0;
-    items.forEach(function (item) {
-      var g = el("g", { class: "legend" }, svg);
-      var text = label(g, 0, 0, item.name, { fill: INK });
-      var size = 30 + Math.max(text.getComputedTextLength(), item.name.length * 6);
-      if (x > left && x + size > right) { x = left; row += 1; }
-      var y = 15 + row * 18;
-      text.setAttribute("x", x + 23);
-      text.setAttribute("y", y + 4);
-      if (item.band) {
-        el("rect", { x: x, y: y - 5, width: 18, height: 10, fill: item.colour,
-          "fill-opacity": item.band }, g);
-      } else {
-        el("line", { x1: x, x2: x + 18, y1: y, y2: y, stroke: item.colour,
-          "stroke-width": 2.5, "stroke-dasharray": item.dash || "none" }, g);
-      }
-      x += size;
-    });
-    return row + 1;
-  }
-  function dots(f, points, key, colour, radius, describe) {
-    points.forEach(function (p) {
-      if (typeof p[key] !== "number") { return; }
-      tip(el("circle", { cx: f.x(p.year).toFixed(1), cy: f.y(p[key]).toFixed(1), r: radius,
-        fill: colour, class: "point" }, f.svg), describe(p));
-    });
-  }
-  function observedLine(f, history) {
-    el("path", { d: linePath(f, history, "value"), fill: "none", stroke: INK,
-      "stroke-width": 2, class: "observed" }, f.svg);
-    dots(f, history, "value", INK, 2.4, function (p) {
-      return p.year + ": " + full(p.value) + " (observed)";
-    });
-  }
-
-  function drawSeries(plot, chart) {
-    var history = chart.observed, forecast = chart.forecast;
-    if (!history.length && !forecast.length) { throw new Error("no points to draw"); }
-    var years = history.map(function (p) { return p.year; })
-      .concat(forecast.map(function (p) { return p.year; }));
-    var values = finite(history.map(function (p) { return p.value; })
-      .concat(forecast.map(function (p) { return p.lo95; }),
-        forecast.map(function (p) { return p.hi95; }),
-        forecast.map(function (p) { return p.yhat; })));
-    var last = forecast[forecast.length - 1];
-    var f = frame(plot, chart, years, values, history.length + " observed years and " +
-      forecast.length + " forecast years; " + (last ? last.year + ": " + full(last.yhat) +
-      " " + chart.unit : ""), [{ name: "observed", colour: INK },
-      { name: "forecast (" + chart.model + ")", colour: BLUE, dash: "6 4" },
-      { name: "80 %", colour: BLUE, band: 0.4 }, { name: "95 %", colour: BLUE, band: 0.18 }]);
-    band(f, forecast, "lo95", "hi95", BLUE, 0.13, "95 % prediction interval");
-    band(f, forecast, "lo80", "hi80", BLUE, 0.27, "80 % prediction interval");
-    if (history.length && forecast.length) {
-      var edge = f.x(history[history.length - 1].year);
-      el("line", { x1: edge, x2: edge, y1: f.top, y2: f.bottom, stroke: "#9aa3b0",
-        "stroke-dasharray": "2 3" }, f.svg);
-      label(f.svg, edge + 4, f.top + 10, "forecast →", { "font-size": 11 });
-    }
-    observedLine(f, history);
-    var joined = (history.length ? [{ year: history[history.length - 1].year,
-      yhat: history[history.length - 1].value }] : []).concat(forecast);
-    el("path", { d: linePath(f, joined, "yhat"), fill: "none", stroke: BLUE,
-      "stroke-width": 2.2, "stroke-dasharray": "6 4", class: "forecast" }, f.svg);
-    dots(f, forecast, "yhat", BLUE, 1.8, function (p) {
-      return p.year + ": " + full(p.yhat) + " (80 %: " + full(p.lo80) + "–" + full(p.hi80) +
-        "; 95 %: " + full(p.lo95) + "–" + full(p.hi95) + ")";
-    });
-    return history.length + forecast.length;
-  }
-
-  function drawFan(plot, chart) {
-    var history = chart.observed, scenarios = chart.scenarios, years = [], values = [];
-    history.forEach(function (p) { years.push(p.year); values.push(p.value); });
-    scenarios.forEach(function (s) {
-      s.points.forEach(function (p) {
-        years.push(p.year);
-        values.push(p.yhat);
-        if (s.name === chart.base) { values.push(p.lo80, p.hi80); }
-      });
-    });
-    values = finite(values);
-    if (!years.length) { throw new Error("no points to draw"); }
-    var styles = scenarios.map(function (s, i) {
-      return { name: s.name, colour: SCENARIO_COLOURS[i % SCENARIO_COLOURS.length],
-        dash: s.name.indexOf("+") >= 0 ? "2 3" : (s.name === chart.base ? "none" : "7 4") };
-    });
-    var f = frame(plot, chart, years, values, scenarios.length + " scenarios: " +
-      scenarios.map(function (s) { return s.name; }).join(", "),
-      [{ name: "observed", colour: INK }].concat(styles,
-        [{ name: chart.base + " 80 %", colour: BLUE, band: 0.25 }]));
-    var base = scenarios.filter(function (s) { return s.name === chart.base; })[0];
-    if (base) { band(f, base.points, "lo80", "hi80", BLUE, 0.18, chart.base + ": 80 % interval"); }
-    observedLine(f, history);
-    var drawn = history.length;
-    scenarios.forEach(function (s, i) {
-      var colour = styles[i].colour, dash = styles[i].dash;
-      var path = el("path", { d: linePath(f, s.points, "yhat"), fill: "none", stroke: colour,
-        "stroke-width": s.name === chart.base ? 2.6 : 1.8, "stroke-dasharray": dash,
-        class: "scenario" }, f.svg);
-      tip(path, s.name);
-      var end = s.points[s.points.length - 1];
-      if (end) {
-        dots(f, [end], "yhat", colour, 3, function (p) {
-          return s.name + ", " + p.year + ": " + full(p.yhat);
-        });
-      }
-      drawn += s.points.length;
-    });
-    return drawn;
-  }
-
-  function drawLadder(plot, chart) {
-    var rows = chart.rows;
-    if (!rows.length) { throw new Error("no rungs to draw"); }
-    var width = 1040, rowHeight = 28, m = { left: 400, right: 230, top: 16, bottom: 42 };
-    var height = m.top + rows.length * rowHeight + m.bottom;
-    chartCount += 1;
-    var id = "svg-" + chartCount;
-    var svg = el("svg", { viewBox: "0 0 " + width + " " + height, role: "img",
-      "aria-labelledby": id + "-title " + id + "-desc" }, plot);
-    el("title", { id: id + "-title" }, svg).textContent = chart.title;
-    el("desc", { id: id + "-desc" }, svg).textContent = rows.length +
-      " rungs and sources; bars are China's latest share, circles its first";
-    var shares = finite(rows.map(function (r) { return r.share; })
-      .concat(rows.map(function (r) { return r.first_share; })));
-    var top = Math.max(0.05, Math.max.apply(null, shares.length ? shares : [0]));
-    var step = niceStep(top, 5);
-    top = Math.ceil(top / step) * step;
-    var x = function (share) { return m.left + share / top * (width - m.left - m.right); };
-    ticks(0, top, 5).forEach(function (share) {
-      el("line", { x1: x(share), x2: x(share), y1: m.top - 4, y2: height - m.bottom,
-        stroke: GRID }, svg);
-      label(svg, x(share), height - m.bottom + 16, Math.round(share * 1000) / 10 + " %",
-        { "text-anchor": "middle" });
-    });
-    label(svg, (m.left + width - m.right) / 2, height - 8,
-      "China's share (% of the rung's total, latest year)", { "text-anchor": "middle" });
-    var drawn = 0, previous = null;
-    rows.forEach(function (r, i) {
-      var yTop = m.top + i * rowHeight, mid = yTop + rowHeight / 2;
-      var colour = LEVEL_COLOURS[(r.order - 1) % LEVEL_COLOURS.length];
-      if (r.level !== previous) {
-        label(svg, 8, mid + 4, r.order + ". " + r.title, { fill: INK, "font-weight": 600 });
-        previous = r.level;
-      }
-      var source = String(r.source);
-      var shown = source.length > 32 ? source.slice(0, 31) + "…" : source;
-      tip(label(svg, 180, mid + 4, shown), source);
-      if (typeof r.share !== "number") {
-        tip(label(svg, m.left + 4, mid + 4, "no share (see the table below)",
-          { "font-style": "italic" }), r.note);
-        return;
-      }
-      var bar = el("rect", { x: m.left, y: yTop + 6, width: Math.max(1, x(r.share) - m.left),
-        height: rowHeight - 12, fill: colour, class: "bar" }, svg);
-      tip(bar, r.level + ", " + source + ": " + (r.share * 100).toFixed(1) + " % in " + r.year);
-      drawn += 1;
-      var right = x(r.share);
-      var text = (r.share * 100).toFixed(1) + " % (" + r.year + ")";
-      if (typeof r.first_share === "number" && r.first_year !== r.year) {
-        var circle = el("circle", { cx: x(r.first_share), cy: mid, r: 4.5, fill: "#fff",
-          stroke: INK, "stroke-width": 1.5, class: "point" }, svg);
-        tip(circle, r.first_year + ": " + (r.first_share * 100).toFixed(1) + " %");
-        drawn += 1;
-        right = Math.max(right, x(r.first_share));
-        text = (r.first_share * 100).toFixed(1) + " % (" + r.first_year + ") → " + text;
-      }
-      label(svg, right + 8, mid + 4, text, { fill: INK, "font-size": 11 });
-    });
-    return drawn;
-  }
-
-  var DRAW = { series: drawSeries, fan: drawFan, ladder: drawLadder };
-
-  function render() {
-    var data = JSON.parse(document.getElementById("outlook-data").textContent);
-    data.charts.forEach(function (chart) {
-      var figure = document.getElementById("chart-" + chart.id);
-      try {
-        var points = DRAW[chart.kind](figure.querySelector(".plot"), chart);
-        figure.setAttribute("data-points", String(points));
-        figure.setAttribute("data-rendered", "true");
-      } catch (error) {
-        figure.setAttribute("data-rendered", "false");
-        fail(chart.id + ": " + error.message);
-      }
-    });
-    body.setAttribute("data-ready", "true");
-  }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", render);
-  } else {
-    render();
-  }
-})();
-"""

@@ -30,7 +30,7 @@ from talentflow.core.facts import (
     compact_number,
 )
 from talentflow.core.settings import get_settings
-from talentflow.core.storage import atomic_write_bytes
+from talentflow.core.storage import atomic_write_bytes, data_docs_in_reports, report_url
 from talentflow.tasks.validate import build_data_docs
 
 VALIDATION_SUMMARY_KEY = "validation-summary"
@@ -40,7 +40,9 @@ FINDINGS_KEY = "findings"
 
 @task(name="validation-summary", cache_policy=NO_CACHE)
 def publish_validation_summary(rows: list[dict[str, Any]], flow: str) -> None:
-    """A table artifact with one row per dataset or table validated in this run."""
+    """A table artifact with one row per dataset or table validated in this run. Rows are
+    written whole (``flows.ingest``): a failure's cause is never cut short, and warnings
+    are counted per kind with the file that lists them."""
     failed = sum(1 for row in rows if row["status"] != "accepted")
     create_table_artifact(
         key=VALIDATION_SUMMARY_KEY,
@@ -51,15 +53,43 @@ def publish_validation_summary(rows: list[dict[str, Any]], flow: str) -> None:
 
 @task(name="data-docs", cache_policy=NO_CACHE)
 def publish_data_docs() -> Path:
-    """Build GX Data Docs under the data directory and link them from the run."""
-    index = build_data_docs(get_settings().data_dir)
+    """Build GX Data Docs under the data directory and link them from the run: at
+    ``<report_base_url>/data-docs/index.html`` when a report site is set (the site is
+    linked into the reports folder), else as the file, whose path the description gives."""
+    settings = get_settings()
+    index = build_data_docs(settings.data_dir)
+    what = "Every validation result kept under the data directory (static HTML)."
+    if settings.report_base_url is not None:
+        link = report_url(settings, data_docs_in_reports(settings, index))
+        description = what
+    else:
+        link = index.as_uri()
+        description = f"{what} {_where_the_file_is(index)}"
     create_link_artifact(
         key=DATA_DOCS_KEY,
-        link=index.as_uri(),
+        link=link,
         link_text="Great Expectations Data Docs",
-        description="Every validation result kept under the data directory (static HTML).",
+        description=description,
     )
     return index
+
+
+def _where_the_file_is(path: Path) -> str:
+    """Where a report is, for an artifact whose link a browser will not follow from the
+    Prefect UI (a ``file://`` link from an http page)."""
+    return (
+        f"The file is {path} on the machine that ran the flow; set "
+        "TALENTFLOW_REPORT_BASE_URL to a web server over the reports folder to link it."
+    )
+
+
+def _report_description(title: str, destination: Path) -> str:
+    """A markdown artifact's description: what it is, and where its file is (a link when
+    a report site serves the reports folder)."""
+    settings = get_settings()
+    if settings.report_base_url is not None:
+        return f"{title}; also at {report_url(settings, destination)}"
+    return f"{title}; also in {destination}"
 
 
 def findings_markdown(tables: dict[str, pl.DataFrame]) -> str:
@@ -222,7 +252,11 @@ def publish_findings_report(tables: dict[str, pl.DataFrame]) -> Path:
     report = findings_markdown(tables)
     destination = get_settings().data_dir / "reports" / "findings.md"
     atomic_write_bytes(destination, report.encode("utf-8"))
-    create_markdown_artifact(key=FINDINGS_KEY, markdown=report, description="talentflow findings")
+    create_markdown_artifact(
+        key=FINDINGS_KEY,
+        markdown=report,
+        description=_report_description("talentflow findings", destination),
+    )
     return destination
 
 
@@ -471,7 +505,9 @@ def publish_backtest_report(tables: Any, vintage: int, replays: pl.DataFrame | N
     destination = get_settings().data_dir / "reports" / f"backtest-{vintage}.md"
     atomic_write_bytes(destination, report.encode("utf-8"))
     create_markdown_artifact(
-        key=BACKTEST_KEY, markdown=report, description=f"talentflow backtest, data to {vintage}"
+        key=BACKTEST_KEY,
+        markdown=report,
+        description=_report_description(f"talentflow backtest, data to {vintage}", destination),
     )
     return destination
 
@@ -622,5 +658,9 @@ def publish_run_report(
     )
     destination = get_settings().data_dir / "reports" / f"run-{run_id}.md"
     atomic_write_bytes(destination, report.encode("utf-8"))
-    create_markdown_artifact(key=RUN_REPORT_KEY, markdown=report, description="talentflow run")
+    create_markdown_artifact(
+        key=RUN_REPORT_KEY,
+        markdown=report,
+        description=_report_description("talentflow run", destination),
+    )
     return destination

@@ -6,6 +6,10 @@ suite's content, the data directory and a fingerprint of the code involved. Ther
 cache key (the task runs) while the tidy table a cached result would point at is missing. The
 cached result is a small JSON document (the Parquet path, row count, warnings), never a
 pickle: anyone who can write result storage could otherwise run code.
+
+Warnings (failed warning expectations, unknown places, year-on-year jumps, drift) are kept
+whole in ``tidy/<dataset>/<sha256>.warnings.json`` beside the tidy table; the log gets one
+line per kind of warning, with a count and that file's path.
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ from prefect.logging import get_run_logger
 
 from talentflow.core import countries
 from talentflow.core.settings import Settings, get_settings
-from talentflow.core.storage import atomic_path, snapshots_dir, tidy_parquet
+from talentflow.core.storage import (
+    atomic_path,
+    atomic_write_bytes,
+    snapshots_dir,
+    tidy_parquet,
+    tidy_warnings_json,
+)
 from talentflow.expectations import suite_definition
 from talentflow.tasks import drift
 from talentflow.tasks.drift import DriftReport, snapshot_drift, year_on_year_jumps
@@ -39,11 +49,14 @@ from talentflow.tasks.sources import formats
 from talentflow.tasks.sources.catalog import dataset
 from talentflow.tasks.sources.formats import resolve_format
 from talentflow.tasks.validate import (
+    Finding,
     ValidationFailed,
     critical_findings,
     current_run_name,
+    data_docs_index,
     emit_critical_event,
     validate_frame,
+    warning_log_lines,
 )
 
 
@@ -52,7 +65,9 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
     it and keep the result as ``tidy/<dataset>/<sha256>.parquet``.
 
     Returns ``{"dataset_id", "sha256", "tidy_path", "rows", "evaluated",
-    "highest_severity", "warnings"}``."""
+    "highest_severity", "warnings", "findings", "warnings_file", "drift"}``: ``warnings``
+    are the findings' details, ``findings`` the same as :class:`Finding` fields, and
+    ``warnings_file`` (None without warnings) the JSON file that keeps them whole."""
     source = dataset(snapshot.dataset_id)
     reader = resolve_format(source.reader)
     raw = reader.parse(snapshot.path)
@@ -65,16 +80,22 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
         emit_critical_event(f"talentflow.dataset.{source.id}", report, quarantined=str(kept))
         raise ValidationFailed(f"{report.message()}\n  (snapshot kept in quarantine: {kept})")
     table = reader.tidy(raw)
-    warnings = [failure.describe() for failure in report.failures] + unknown_place_warnings(table)
+    findings = [failure.finding() for failure in report.failures]
+    findings += unknown_place_findings(table)
     jumps, largest = year_on_year_jumps(table)
     if jumps:
-        warnings.append(
-            f"[warning] {jumps} value(s) doubled or halved in a year; largest: {largest}"
+        findings.append(
+            Finding(
+                "year-on-year jump",
+                f"[warning] {jumps} value(s) doubled or halved in a year; largest: {largest}",
+                jumps,
+                "values",
+            )
         )
     drift = previous_drift(snapshot, table, settings)
     if drift is not None:
-        findings = drift.findings()
-        critical = [message for severity, message in findings if severity == "critical"]
+        found = drift.findings()
+        critical = [f.message for f in found if f.severity == "critical"]
         if critical:
             fault = f"{label}: critical drift against the previous good snapshot: " + "; ".join(
                 critical
@@ -86,7 +107,24 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
                 quarantined=str(kept),
             )
             raise ValidationFailed(f"{fault}\n  (snapshot kept in quarantine: {kept})")
-        warnings += [f"[{severity}] drift: {message}" for severity, message in findings]
+        findings += [
+            Finding(f"drift: {f.kind}", f"[{f.severity}] drift: {f.message}", f.count, f.unit)
+            for f in found
+        ]
+    warnings_file = None
+    if findings:
+        warnings_file = tidy_warnings_json(settings, source.id, snapshot.sha256)
+        kept_whole = {
+            "dataset_id": source.id,
+            "sha256": snapshot.sha256,
+            "snapshot": label,
+            "suite": source.suite,
+            "expectations_evaluated": report.evaluated,
+            "data_docs": str(data_docs_index(settings.data_dir)),
+            "warnings": [asdict(finding) for finding in findings],
+            "drift": drift.summary() if drift is not None else None,
+        }
+        atomic_write_bytes(warnings_file, json.dumps(kept_whole, indent=2, default=str).encode())
     destination = tidy_parquet(settings, source.id, snapshot.sha256)
     with atomic_path(destination) as tmp:
         table.write_parquet(tmp)
@@ -97,19 +135,28 @@ def accepted_snapshot(snapshot: Snapshot, settings: Settings) -> dict[str, Any]:
         "tidy_path": str(destination),
         "rows": table.height,
         "evaluated": report.evaluated,
-        "highest_severity": report.highest_severity or ("warning" if warnings else None),
-        "warnings": warnings,
+        "highest_severity": report.highest_severity or ("warning" if findings else None),
+        "warnings": [finding.detail for finding in findings],
+        "findings": [asdict(finding) for finding in findings],
+        "warnings_file": str(warnings_file) if warnings_file else None,
         "drift": drift.summary() if drift is not None else None,
     }
 
 
-def unknown_place_warnings(table: pl.DataFrame) -> list[str]:
+def unknown_place_findings(table: pl.DataFrame) -> list[Finding]:
     """A warning per place column with places core.countries could not name."""
     found = []
     for kind in (c for c in table.columns if c.endswith("geo_kind")):
         unknown = table.filter(pl.col(kind) == "unknown")
         if unknown.height:
-            found.append(f"[warning] {unknown.height} row(s) with an unknown place ({kind})")
+            found.append(
+                Finding(
+                    f"unknown place in {kind}",
+                    f"[warning] {unknown.height} row(s) with an unknown place ({kind})",
+                    unknown.height,
+                    "rows",
+                )
+            )
     return found
 
 
@@ -191,6 +238,7 @@ def accept_snapshot(snapshot: Snapshot) -> dict[str, Any]:
     accepted = accepted_snapshot(snapshot, get_settings())
     if not Path(accepted["tidy_path"]).exists():  # pragma: no cover - defensive
         raise FileNotFoundError(accepted["tidy_path"])
-    for warning in accepted["warnings"]:
-        get_run_logger().warning("%s: %s", snapshot.dataset_id, warning)
+    findings = [Finding(**finding) for finding in accepted["findings"]]
+    for line in warning_log_lines(snapshot.dataset_id, findings, accepted["warnings_file"]):
+        get_run_logger().warning(line)
     return accepted

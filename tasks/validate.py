@@ -5,6 +5,11 @@ failed *critical* expectation stops everything downstream (:class:`ValidationFai
 a failed *warning* is logged and the run goes on. GX is imported lazily (it costs
 seconds), and a Polars frame becomes pandas only here, at GX's boundary.
 
+A failed warning is logged as one line per kind of failure (the expectation, how many
+failed, how many values they concern) and where the whole result is (Data Docs), never as
+the result itself: :class:`Finding` and :func:`warning_log_lines`, shared with the
+acceptance of snapshots (``tasks/tidy.py``).
+
 A critical failure is also told to Prefect's event system as a custom event
 (:data:`CRITICAL_EVENT`, on the resource ``talentflow.table.<table>`` or
 ``talentflow.dataset.<dataset>``) before :class:`ValidationFailed` is raised, so that an
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,56 @@ class ValidationFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Finding:
+    """A problem that let the run go on (a failed warning expectation, places the country
+    rules could not name, drift against the previous release).
+
+    Attributes
+    ----------
+    kind: the sort of problem, the same for every finding of that sort (an expectation
+        type, ``unknown place``, ``drift: countries lost``): the log counts per kind.
+    detail: the whole description, for the full list.
+    count: how many rows, values or countries it concerns, when that is known.
+    unit: what ``count`` counts (``unexpected values``, ``rows``, ``countries``).
+    """
+
+    kind: str
+    detail: str
+    count: int | None = None
+    unit: str = ""
+
+
+def findings_by_kind(findings: Sequence[Finding]) -> list[str]:
+    """One phrase per kind, in order of first appearance: ``"2 × expect_… (unexpected
+    values: 14)"``."""
+    kinds: dict[str, list[Finding]] = {}
+    for finding in findings:
+        kinds.setdefault(finding.kind, []).append(finding)
+    phrases = []
+    for kind, group in kinds.items():
+        counted = [f.count for f in group if f.count is not None]
+        unit = group[0].unit
+        amount = f" ({unit}: {sum(counted):,})" if counted and unit else ""
+        phrases.append(f"{len(group)} × {kind}{amount}")
+    return phrases
+
+
+def warning_log_lines(label: str, findings: Sequence[Finding], full_list: str) -> list[str]:
+    """The log lines of ``label``'s warnings: one per kind, each saying where the whole
+    list is (``full_list``: a file, Data Docs), instead of every finding's detail."""
+    return [
+        f"{label}: warning {phrase}; full list: {full_list}"
+        for phrase in findings_by_kind(findings)
+    ]
+
+
+def data_docs_index(store: Path) -> Path:
+    """The index page of the Data Docs that :func:`build_data_docs` renders under ``store``
+    (GX's local site in its file context)."""
+    return store / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+@dataclass(frozen=True)
 class FailedExpectation:
     expectation: str
     severity: str
@@ -60,6 +116,12 @@ class FailedExpectation:
             else f"observed {self.observed!r}"
         )
         return f"[{self.severity}] {self.expectation}{where}: {detail}"
+
+    def finding(self) -> Finding:
+        """This failure as a :class:`Finding` of its expectation's kind."""
+        return Finding(
+            self.expectation, self.describe(), self.unexpected_count, "unexpected values"
+        )
 
 
 @dataclass(frozen=True)
@@ -213,15 +275,17 @@ def _plain(value: Any) -> Any:
 def validate_table(frame: pl.DataFrame, suite_name: str, label: str) -> ValidationReport:
     """Validate ``frame``; raise :class:`ValidationFailed` on a critical failure, log the
     rest."""
-    report = validate_frame(
-        frame, suite_name, label, store=get_settings().data_dir, run_name=current_run_name()
-    )
+    store = get_settings().data_dir
+    report = validate_frame(frame, suite_name, label, store=store, run_name=current_run_name())
     logger = get_run_logger()
     if report.is_critical:
         emit_critical_event(f"talentflow.table.{suite_name}", report)
         raise ValidationFailed(report.message())
     if report.failures:
-        logger.warning(report.message())
+        findings = [failure.finding() for failure in report.failures]
+        where = f"suite {suite_name!r} in Data Docs, {data_docs_index(store)}"
+        for line in warning_log_lines(label, findings, where):
+            logger.warning(line)
     else:
         logger.info("%s: %d expectations of %r passed", label, report.evaluated, suite_name)
     return report

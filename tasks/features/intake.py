@@ -1,7 +1,8 @@
 """China's intake of foreign talent: students, researchers, AI researchers, returnees.
 
 Pure Polars functions over the tidy, validated tables of tasks.sources; each is named after
-the table it returns. docs/metrics_intake.md defines every column for readers.
+the table it returns. docs/metrics.md#chinas-intake-of-foreign-talent defines every column
+for readers.
 
 What this module must never do:
 
@@ -421,9 +422,10 @@ def talent_ladder_china(
     moves ending in China, per database), 4 top_ai_researchers (MacroPolo workplace share).
     ``china_share`` is a fraction (0-1); ``china_count``/``total_count`` are its numerator
     and denominator where the share was computed here (persons or moves). The rungs measure
-    different things (see docs/metrics_intake.md) — compare their trends, not their levels
-    alone. Inputs: tidy ``uis.api_records``, ``china_moe.international_students``,
-    ``mpidr.flows`` (both databases concatenated) and ``macropolo.figures``."""
+    different things (see docs/metrics.md#china_talent_ladder-talent_ladder_china) — compare
+    their trends, not their levels alone. Inputs: tidy ``uis.api_records``,
+    ``china_moe.international_students``, ``mpidr.flows`` (both databases concatenated) and
+    ``macropolo.figures``."""
     return pl.concat(
         [
             china_share_of_inbound_students(uis_inbound),

@@ -9,14 +9,16 @@ Three tables, each from the one before:
   reporting countries.
 - :func:`talent_findings`: per metric, China's rank in the latest well-covered year.
 
-Choices (reasons in docs/metrics_talent.md): overlapping NCSES tables, the newer wins per
-country-year and the older only fills gaps; MPIDR years outside 1998-2020 are dropped
-(censored from 2022, incomplete 2021); ranks are "min" (ties share the best rank); shares are
-of the reporting countries' total; a findings year needs 40+ countries, China and the US.
+Choices (reasons in docs/metrics.md#talent_pool_metrics): overlapping NCSES tables, the
+newer wins per country-year and the older only fills gaps; MPIDR years outside 1998-2020 are
+dropped (censored from 2022, incomplete 2021); ranks are "min" (ties share the best rank);
+shares are of the reporting countries' total; a findings year needs 40+ countries, China
+and the US.
 
-docs/metrics_talent.md defines every metric and column for readers; the formulas live here
-and in tasks.features.panel, nowhere else. Countries only: aggregates (``WLD``, UIS regions,
-MPIDR's ``EUE``, OpenAlex's ``nan``) never enter a metric, so they can never be ranked.
+docs/metrics.md (sections talent_pool_metrics, talent_rankings, talent_findings) defines
+every metric and column for readers; the formulas live here and in tasks.features.panel,
+nowhere else. Countries only: aggregates (``WLD``, UIS regions, MPIDR's ``EUE``,
+OpenAlex's ``nan``) never enter a metric, so they can never be ranked.
 Pure Polars: no Prefect, no files, no settings.
 """
 

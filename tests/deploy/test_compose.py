@@ -103,6 +103,7 @@ def test_compose_validates_the_file_with_the_services_an_operator_expects(config
         "worker",
         "dask-scheduler",
         "dask-worker",
+        "reports",
     }
     assert services["postgres"]["image"] == "postgres:15"
     assert services["dask-scheduler"]["profiles"] == ["dask"]
@@ -138,6 +139,27 @@ def test_the_worker_reaches_the_server_and_publishes_to_postgres(config):
     assert worker["TALENTFLOW_CODE_DIR"] == "/app"  # the pull step of deploy/prefect.yaml
     assert worker["TALENTFLOW_DATABASE_URL"].startswith("postgresql+psycopg://talentflow@postgres")
     assert SECRETS["POSTGRES_PASSWORD"] not in worker["TALENTFLOW_DATABASE_URL"]
+
+
+def test_the_report_links_open_a_read_only_site_on_loopback(config):
+    reports = config["services"]["reports"]
+    assert reports["image"].startswith("nginx:")
+    (published,) = reports["ports"]
+    assert (published["host_ip"], published["published"], published["target"]) == (
+        "127.0.0.1",
+        "8081",
+        80,
+    )
+    volumes = {v["target"]: v for v in reports["volumes"]}
+    data = volumes["/srv/talentflow"]
+    assert data["source"] == "talentflow-data" and data["read_only"] is True
+    site = volumes["/etc/nginx/conf.d/default.conf"]
+    assert site["read_only"] is True
+    assert "root /srv/talentflow/reports;" in Path(site["source"]).read_text()
+    # The worker writes the reports into the same volume and links them at that port.
+    worker = config["services"]["worker"]
+    assert {v["target"]: v["source"] for v in worker["volumes"]} == {"/data": "talentflow-data"}
+    assert worker["environment"]["TALENTFLOW_REPORT_BASE_URL"] == "http://localhost:8081"
 
 
 def test_the_prefect_settings_named_are_prefect_settings(config):
@@ -217,9 +239,15 @@ def test_the_image_holds_every_package_of_the_project():
     assert user and user[-1] not in {"root", "0"}, "the image must run as a non-root user"
     copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = project["tool"]["setuptools"]["packages"]["find"]["include"]
-    for package in (pattern.rstrip("*") for pattern in packages):
-        assert package in copied, f"deploy/Dockerfile does not copy the package {package}/"
+    # talentflow.<folder>[.<sub>] ships the repository folder <folder>; the root
+    # __init__.py is the talentflow package itself
+    packages = project["tool"]["setuptools"]["packages"]
+    folders = {name.split(".")[1] for name in packages if name != "talentflow"}
+    for folder in folders:
+        assert folder in copied, f"deploy/Dockerfile does not copy the package folder {folder}/"
+    assert any(
+        "__init__.py" in line for line in dockerfile.splitlines() if line.startswith("COPY ")
+    )
     assert "dask" in project["project"]["optional-dependencies"]  # pip install ".[dask]"
     for source in copied:
         assert (REPO / source).exists(), f"deploy/Dockerfile copies a missing {source}"

@@ -20,8 +20,6 @@ from talentflow.flows import cli
 from talentflow.flows.consume import (
     REQUIRED_COLUMNS,
     ForecastQuery,
-    escape_formula,
-    forecasts_csv,
     read_published_forecasts,
     select_forecasts,
 )
@@ -163,15 +161,6 @@ def test_csv_escapes_formula_text_but_keeps_negative_numbers(synthetic_published
     assert rows[0]["created_at"] == "2026-11-29T12:00:00.000000+00:00"
 
 
-def test_escape_covers_owasp_prefixes_only():
-    for cell in ("=1+1", "+1", "-1", "@A1", "\tx", "\rx"):
-        assert escape_formula(cell) == "'" + cell
-    for cell in ("researchers", "Medium+tech_denial", "", None):
-        assert escape_formula(cell) == cell
-    numbers = pl.DataFrame({"yhat": [-1.5], "target": ["-x"]})
-    assert forecasts_csv(numbers).splitlines() == ["yhat,target", "-1.5,'-x"]
-
-
 def test_json_keeps_every_value_as_published(synthetic_published):
     result = invoke("--format", "json", "--target", FORMULA_TARGET)
     assert result.exit_code == 0, result.output
@@ -238,9 +227,9 @@ def test_no_match_says_what_the_table_has(synthetic_published):
 
 
 def test_table_numbers_keep_their_magnitude():
-    from talentflow.flows.consume import _number
+    from talentflow.core.facts import compact_number
 
-    assert [_number(v) for v in (38_100.0, 11_800.0, 1_180_000.0, 3_787.0, 12.5)] == [
+    assert [compact_number(v) for v in (38_100.0, 11_800.0, 1_180_000.0, 3_787.0, 12.5)] == [
         "38.1k",
         "11.8k",
         "1.18M",

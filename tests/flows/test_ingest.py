@@ -4,6 +4,7 @@ nothing, one bad source fails alone."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from talentflow.flows.cli import app
-from talentflow.flows.ingest import IngestFailed, ensure_rate_limits, ingest
+from talentflow.flows.ingest import IngestFailed, ensure_rate_limits, ingest, ingest_run_name
 from talentflow.tasks.sources.catalog import CATALOG, RATE_LIMITS
 
 
@@ -45,7 +46,9 @@ def test_a_rerun_on_unchanged_sources_makes_no_new_snapshot(
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
     chosen = ["wdi_sp_pop_totl", "mpidr_scopus_flows"]
-    again = ingest(chosen)
+    state = ingest(chosen, return_state=True)
+    again = state.result()
+    assert flow_run_name(state) == "ingest-2-datasets"
     assert [r.is_new for r in again] == [False, False]
     for result in again:  # a warm run must hand each dataset its own tidy table
         assert f"/tidy/{result.dataset_id}/{result.sha256}.parquet" in result.tidy_path
@@ -77,6 +80,38 @@ def test_one_bad_source_fails_alone_and_is_named(
     assert raw_snapshots(tmp_path / "data" / "snapshots" / "wdi_gb_xpd_rsdv_gd_zs") == []
     assert len(list((tmp_path / "data" / "quarantine" / "wdi_gb_xpd_rsdv_gd_zs").iterdir())) == 2
     assert len(raw_snapshots(tmp_path / "data" / "snapshots" / "wdi_sp_pop_totl")) == 1
+
+
+def flow_run_name(state) -> str:
+    """The name Prefect's API holds for the flow run that ended in ``state``."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(state.state_details.flow_run_id).name
+
+
+def test_runs_are_named_by_what_they_pull():
+    assert ingest_run_name(["wdi_sp_pop_totl"]) == "ingest-wdi_sp_pop_totl"
+    assert ingest_run_name(["wdi_sp_pop_totl", "wdi_countries"]) == "ingest-2-datasets"
+    assert ingest_run_name(None) == f"ingest-{len(CATALOG)}-datasets"
+
+
+def test_a_failed_run_leaves_no_pickle_in_prefects_result_storage(
+    prefect_harness, settings_env, tmp_path
+):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    storage = tmp_path / "prefect-results"
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage}):
+        state = ingest(["no_such_dataset"], return_state=True)
+    assert state.is_failed()
+    assert flow_run_name(state) == "ingest-no_such_dataset"
+    # Prefect writes a failed run's exception to result storage even when the flow keeps
+    # no result; pickled, it would run code for whoever can write there. It must be JSON.
+    kept = [path for path in storage.rglob("*") if path.is_file()]
+    assert kept, "Prefect keeps the failure: if it no longer does, this test can go"
+    for path in kept:
+        assert json.loads(path.read_bytes())["__exc_type__"] == "builtins.KeyError"
 
 
 def test_an_unknown_dataset_fails_before_anything_is_pulled(prefect_harness, settings_env):
@@ -128,7 +163,9 @@ def mirror_with(tmp_path, mirror, text: str):
     return copy
 
 
-def test_a_warning_lets_the_release_land_and_is_reported(landed, mirror, tmp_path, monkeypatch):
+def test_a_warning_lets_the_release_land_and_is_reported(
+    landed, mirror, tmp_path, monkeypatch, caplog
+):
     from prefect.artifacts import Artifact
 
     data_dir, _ = landed
@@ -137,15 +174,35 @@ def test_a_warning_lets_the_release_land_and_is_reported(landed, mirror, tmp_pat
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror_with(tmp_path, mirror, edited)))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
 
-    [landed_again] = ingest(["wdi_sp_pop_scie_rd_p6"])
+    with caplog.at_level(logging.WARNING):
+        [landed_again] = ingest(["wdi_sp_pop_scie_rd_p6"])
 
     assert landed_again.is_new
     problems = " | ".join(landed_again.warnings)
     assert "unknown place" in problems
     assert "drift: 1 countries no longer present" in problems and "ALB" in problems
+    # The whole list is kept in one file beside the tidy table...
+    full_list = data_dir / "tidy" / "wdi_sp_pop_scie_rd_p6" / f"{landed_again.sha256}.warnings.json"
+    kept = json.loads(full_list.read_text())
+    assert [w["detail"] for w in kept["warnings"]] == landed_again.warnings
+    assert kept["drift"]["countries_lost"] == ["ALB"]
+    # ...and the log has one line per kind, counted, pointing there; no detail dumped.
+    logged = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.getMessage().startswith("wdi_sp_pop_scie_rd_p6:")
+    ]
+    kinds = {w["kind"] for w in kept["warnings"]}
+    assert len(logged) == len(kinds) >= 2
+    assert "wdi_sp_pop_scie_rd_p6: warning 1 × drift: countries lost (countries: 1)" in " ".join(
+        logged
+    )
+    for line in logged:
+        assert line.endswith(f"; full list: {full_list}") and "{" not in line, line
     [row] = json.loads(Artifact.get("validation-summary").data)
     assert row["status"] == "accepted" and row["highest_severity"] == "warning"
-    assert "unknown place" in row["first_problems"]
+    assert "1 × unknown place in geo_kind (rows: 3)" in row["problems"]  # ALX, 3 years
+    assert row["full_list"] == str(full_list)
 
 
 def test_a_half_empty_release_is_critical_drift_and_quarantined(
@@ -167,6 +224,13 @@ def test_a_half_empty_release_is_critical_drift_and_quarantined(
     assert (folder / "accepted.jsonl").read_text() == ledger_before
     reasons = list((data_dir / "quarantine" / "wdi_sp_pop_scie_rd_p6").glob("*.reason.json"))
     assert any("rows fell" in json.loads(r.read_text())["fault"] for r in reasons)
+    # The validation summary keeps the cause whole, down to where the snapshot was kept.
+    from prefect.artifacts import Artifact
+
+    [row] = json.loads(Artifact.get("validation-summary").data)
+    assert row["status"] == "failed" and row["highest_severity"] == "critical"
+    assert f"- wdi_sp_pop_scie_rd_p6: {row['problems']}" in message
+    assert row["problems"].rstrip(")").endswith(".csv") and "quarantine" in row["problems"]
 
 
 def test_a_deleted_tidy_table_is_rebuilt_not_served_from_cache(landed, mirror, monkeypatch):

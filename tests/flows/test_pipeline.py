@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -11,7 +13,12 @@ import polars as pl
 import pytest
 
 from talentflow.core.tables import FORECASTS_SCHEMA
-from talentflow.flows.pipeline import PIPELINE_DATASETS, pipeline
+from talentflow.flows.pipeline import (
+    PIPELINE_DATASETS,
+    PipelineOutputs,
+    pipeline,
+    pipeline_run_name,
+)
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 
@@ -22,14 +29,78 @@ FAST_MODELS = ["naive", "drift", "ets", "theta", "ensemble"]
 
 
 @pytest.fixture(scope="module")
-def published(prefect_harness, mirror, tmp_path_factory):
-    """One good run on the real mirror; the tests below read what it published."""
+def pipeline_run(prefect_harness, mirror, tmp_path_factory) -> tuple[Path, PipelineOutputs]:
+    """One good run on the real mirror: its data directory and what it returned."""
     data_dir = tmp_path_factory.mktemp("data")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TALENTFLOW_MIRROR", str(mirror))
         patch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
-        tables = pipeline(models=FAST_MODELS)
-    return data_dir, tables
+        outputs = pipeline(models=FAST_MODELS)
+    return data_dir, outputs
+
+
+@pytest.fixture(scope="module")
+def published(pipeline_run):
+    """The data directory and the published tables of that run; the tests below read them."""
+    data_dir, outputs = pipeline_run
+    return data_dir, outputs.tables
+
+
+def flow_runs_named(run_id: str) -> tuple[str, set[str]]:
+    """The name of the flow run ``run_id`` and the names of its subflow runs, as Prefect's
+    API holds them."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(uuid.UUID(run_id))
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])
+            )
+        )
+    return run.name, {child.name for child in children}
+
+
+def test_runs_are_named_by_what_they_do(published):
+    _, tables = published
+    run_id = pl.read_parquet(tables["forecasts"].parquet)["run_id"][0]
+    name, subflows = flow_runs_named(run_id)
+    assert name == "pipeline-data-2024"
+    assert subflows == {f"ingest-{len(PIPELINE_DATASETS)}-datasets", "forecasts-data-2024"}
+
+
+def test_a_run_says_where_each_report_is_and_talentflow_run_prints_it(
+    pipeline_run, monkeypatch, mirror
+):
+    from typer.testing import CliRunner
+
+    from talentflow.flows import pipeline as pipeline_module
+    from talentflow.flows.cli import app
+    from talentflow.tasks.validate import data_docs_index
+
+    data_dir, outputs = pipeline_run
+    run_id = pl.read_parquet(outputs.tables["forecasts"].parquet)["run_id"][0]
+    reports = data_dir / "reports"
+    assert outputs.reports == {
+        "findings": reports / "findings.md",
+        "run report": reports / f"run-{run_id}.md",
+        "backtest report": reports / "backtest-2024.md",
+        "outlook": reports / f"outlook-{run_id}.html",
+        "Data Docs": data_docs_index(data_dir),
+    }
+    assert all(path.is_file() for path in outputs.reports.values())
+
+    # `talentflow run` ends with them: the same run, handed to the command.
+    monkeypatch.setattr(pipeline_module, "pipeline", lambda **options: outputs)
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 0, result.output
+    printed = result.output.splitlines()
+    listed = printed[printed.index("Reports") + 1 :]
+    assert [line.split()[-1] for line in listed] == [str(p) for p in outputs.reports.values()]
+    assert [line.rsplit(None, 1)[0].strip() for line in listed] == list(outputs.reports)
 
 
 def test_the_forecast_table_covers_china_and_the_us_to_2050_in_every_scenario(published):
@@ -217,7 +288,7 @@ def test_a_second_run_on_unchanged_data_replaces_the_table(
     before = pl.read_parquet(first["forecasts"].parquet)
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
-    second = pipeline(models=FAST_MODELS)
+    second = pipeline(models=FAST_MODELS).tables
     after = pl.read_parquet(second["forecasts"].parquet)
     assert after.height == before.height
     assert after["run_id"].n_unique() == 1 and after["run_id"][0] != before["run_id"][0]
@@ -301,6 +372,9 @@ def test_a_corrupted_source_fails_the_run_and_leaves_published_tables_alone(
     state = pipeline(models=FAST_MODELS, return_state=True)
 
     assert state.is_failed()
+    # Named for the day it ran: it failed before its data's latest year was known.
+    name, _ = flow_runs_named(str(state.state_details.flow_run_id))
+    assert name == pipeline_run_name(None, datetime.now(UTC).date())
     message = str(state.result(raise_on_failure=False))
     assert "wdi_sp_pop_scie_rd_p6" in message and RESEARCHERS_FILE.split("/")[1] in message
     for fragment in expected:
@@ -326,9 +400,11 @@ def test_an_as_of_run_replays_the_past_and_leaves_current_tables_alone(
     panel_before = tables["country_year_panel"].parquet.read_bytes()
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
-    replay = pipeline(as_of=2015, models=["naive", "drift"], targets=["researchers"])
+    replay = pipeline(as_of=2015, models=["naive", "drift"], targets=["researchers"]).tables
     forecasts = pl.read_parquet(replay["forecasts"].parquet)
     assert forecasts["vintage"].unique().to_list() == [2015]
+    name, subflows = flow_runs_named(forecasts["run_id"][0])
+    assert name == "replay-2015" and "forecasts-data-2015" in subflows
     # Forecasts start right after each country's last year up to 2015, never later.
     assert forecasts["year"].min() <= 2016
     assert forecasts.group_by("country_iso3").agg(pl.col("year").min())["year"].max() == 2016

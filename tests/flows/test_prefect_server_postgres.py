@@ -10,9 +10,6 @@ environment alone, as in a deployment. Heavy (the whole pipeline, minutes): one 
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +17,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -31,11 +27,11 @@ from tests.postgres_fixtures import (  # noqa: F401 (the postgres_* fixtures)
     postgres_url_fixture,
     with_database,
 )
+from tests.prefect_server import environment_without_prefect, running_prefect_server, tail
 
 pytestmark = pytest.mark.postgres
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER_START_TIMEOUT_SECONDS = 300  # migrations of a new database on a busy 2-core machine
 PIPELINE_TIMEOUT_SECONDS = 1800
 RUN_ID_MARKER = "talentflow-test flow run id: "
 PIPELINE_SCRIPT = f"""
@@ -47,73 +43,17 @@ print("state:", state.type.value, state.message, flush=True)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def environment_without_prefect(**updates: str) -> dict[str, str]:
-    """This process's environment without any ``PREFECT_*`` setting (no developer's API
-    URL or profile leaks in), plus ``updates``."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    environment.update(updates)
-    return environment
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def wait_for_health(api_url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"prefect server exited with {server.returncode}:\n{tail(log)}")
-        try:
-            if httpx.get(f"{api_url}/health", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"prefect server not healthy after {SERVER_START_TIMEOUT_SECONDS} s:\n{tail(log)}")
-
-
 @pytest.fixture
 def prefect_server(postgres_url, fresh_postgres_database, tmp_path) -> Iterator[str]:
     """The API URL of a Prefect server backed by a new PostgreSQL database; stopped after."""
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    log = tmp_path / "prefect-server.log"
-    environment = environment_without_prefect(
-        PREFECT_HOME=str(tmp_path / "prefect-server-home"),
+    with running_prefect_server(
+        tmp_path / "prefect-server-home",
+        tmp_path / "prefect-server.log",
         PREFECT_SERVER_DATABASE_CONNECTION_URL=with_database(
             postgres_url, fresh_postgres_database, "postgresql+asyncpg"
         ),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-    )
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--no-ui", "--analytics-off"]
-    with open(log, "wb") as output:
-        # Its own process group, so that stopping it stops whatever it started, and only that.
-        server = subprocess.Popen(
-            command,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_health(api_url, server, log)
+    ) as api_url:
         yield api_url
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
 
 
 def test_the_pipeline_runs_on_a_postgres_backed_prefect_server_and_publishes_to_postgres(

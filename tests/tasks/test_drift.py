@@ -45,9 +45,9 @@ def test_a_lost_country_warns_and_a_lost_quarter_is_critical():
     full = synthetic_release(COUNTRIES)
     one_lost = snapshot_drift(full, synthetic_release(COUNTRIES[1:]))
     assert one_lost.countries_lost == ["C00"]
-    assert [s for s, _ in one_lost.findings()] == ["warning"]
+    assert [f.severity for f in one_lost.findings()] == ["warning"]
     quarter_lost = snapshot_drift(full, synthetic_release(COUNTRIES[5:]))
-    severities = dict((m.split()[1], s) for s, m in quarter_lost.findings())
+    severities = {f.message.split()[1]: f.severity for f in quarter_lost.findings()}
     assert "critical" in severities.values()
     assert quarter_lost.countries_lost_percent == 25.0
 
@@ -56,4 +56,6 @@ def test_a_half_empty_release_is_critical():
     full = synthetic_release(COUNTRIES)
     report = snapshot_drift(full, full.head(80))
     assert report.rows_lost_percent == 60.0
-    assert ("critical", "rows fell from 200 to 80 (60.0 % lost)") in report.findings()
+    assert ("critical", "rows fell from 200 to 80 (60.0 % lost)") in [
+        (f.severity, f.message) for f in report.findings()
+    ]

@@ -52,3 +52,28 @@ def test_headline_forecasts_are_the_selected_model_in_the_variants_only():
     assert not headline["scenario"].str.contains("+", literal=True).any()
     chosen = forecasts.filter(pl.col("is_selected"))["model"].unique().to_list()
     assert set(headline["model"]) <= set(chosen)
+
+
+def test_the_data_docs_link_opens_from_the_prefect_ui_when_a_report_site_is_set(
+    monkeypatch, tmp_path
+):
+    from talentflow.tasks import report
+
+    site = tmp_path / "data" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("<h1>Data Docs</h1>")
+    monkeypatch.setattr(report, "build_data_docs", lambda store: site / "index.html")
+    links = []
+    monkeypatch.setattr(report, "create_link_artifact", lambda **kw: links.append(kw))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
+
+    monkeypatch.delenv("TALENTFLOW_REPORT_BASE_URL", raising=False)
+    report.publish_data_docs.fn()
+    monkeypatch.setenv("TALENTFLOW_REPORT_BASE_URL", "http://127.0.0.1:8081")
+    report.publish_data_docs.fn()
+
+    as_file, served = links
+    assert as_file["link"] == (site / "index.html").as_uri()
+    assert str(site / "index.html") in as_file["description"]  # where the file is
+    assert served["link"] == "http://127.0.0.1:8081/data-docs/index.html"
+    assert (tmp_path / "data" / "reports" / "data-docs" / "index.html").is_file()

@@ -54,3 +54,57 @@ def test_a_duplicate_key_is_critical(researchers):
         pl.concat([researchers, researchers.head(1)]), "world_bank_indicator", "wdi copy"
     )
     assert [f.expectation for f in report.failures] == ["expect_compound_columns_to_be_unique"]
+
+
+def test_a_tables_warnings_are_logged_once_per_kind_with_counts_and_data_docs(
+    prefect_harness, settings_env, monkeypatch, caplog
+):
+    import logging
+
+    from prefect import flow
+
+    from talentflow.tasks import validate
+    from talentflow.tasks.validate import (
+        FailedExpectation,
+        ValidationReport,
+        data_docs_index,
+        validate_table,
+    )
+
+    def between(column: str, unexpected: int) -> FailedExpectation:
+        examples = [{"target": "researchers", "model": "ets"}] * 2  # dicts: never logged
+        return FailedExpectation(
+            "expect_column_values_to_be_between",
+            "warning",
+            {"column": column},
+            unexpected,
+            examples,
+        )
+
+    failures = [
+        between("mase_improvement", 2),
+        between("calibrated_coverage80", 3),
+        FailedExpectation("expect_column_values_to_not_be_null", "warning", {}, 1, [None]),
+    ]
+    monkeypatch.setattr(
+        validate,
+        "validate_frame",
+        lambda frame, suite, label, **_: ValidationReport(suite, label, 9, failures),
+    )
+
+    @flow(name="synthetic-validation")
+    def validate_a_table_with_warnings() -> None:
+        validate_table(pl.DataFrame({"x": [1]}), "model_selection", "table model_selection")
+
+    with caplog.at_level(logging.WARNING):
+        validate_a_table_with_warnings()
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    where = (
+        f"full list: suite 'model_selection' in Data Docs, {data_docs_index(settings_env.data_dir)}"
+    )
+    assert logged == [
+        "table model_selection: warning 2 × expect_column_values_to_be_between "
+        f"(unexpected values: 5); {where}",
+        "table model_selection: warning 1 × expect_column_values_to_not_be_null "
+        f"(unexpected values: 1); {where}",
+    ]

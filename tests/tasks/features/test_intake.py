@@ -27,14 +27,14 @@ from talentflow.tasks.sources.orcid import (
     affiliations_from_tarball,
     iter_affiliations_from_tarball,
 )
-from talentflow.tasks.sources.orcid_synthetic import (
+from talentflow.tasks.validate import validate_frame
+from tests.synthetic_orcid import (
     SyntheticRecord,
     render_synthetic_record,
     synthetic_affiliations,
     synthetic_orcid,
     write_synthetic_data_file,
 )
-from talentflow.tasks.validate import validate_frame
 
 UIS_FILE = "uis/uis_api_inbound_26637_and_netflow_MENF5T8.csv"
 MOE_FILE = "china_moe/china_international_students_moe.csv"
@@ -389,8 +389,9 @@ def test_hand_built_careers_read_back_from_a_tarball_classify_the_same(
 
 
 def classify_by_hand(affiliations: pl.DataFrame) -> dict[str, tuple]:
-    """The definition of docs/metrics_intake.md in plain Python, to check the Polars code.
-    ``affiliations``: tidy ORCID rows (``country_iso3``)."""
+    """The definition of docs/metrics.md#china_prior_ties-prior_ties_china-from-china_arrivals
+    in plain Python, to check the Polars code. ``affiliations``: tidy ORCID rows
+    (``country_iso3``)."""
     people: dict[str, list[tuple[int, int | None, str]]] = {}
     for row in affiliations.iter_rows(named=True):
         year = row["start_year"] if row["start_year"] is not None else row["end_year"]

@@ -38,7 +38,7 @@ from talentflow.tasks.sources.orcid import (
     records,
     tidy_records,
 )
-from talentflow.tasks.sources.orcid_synthetic import (
+from tests.synthetic_orcid import (
     iter_synthetic_records,
     orcid_check_digit,
     render_synthetic_record,

@@ -1,5 +1,8 @@
 """Synthetic ORCID public data files: invented people, real layout, for tests and benches.
 
+It lives under ``tests/`` and is not part of the installed package: only the tests and
+``bench/orcid_extract.py`` (which puts the repository root on ``sys.path``) import it.
+
 What it is for: the real public data file (``ORCID_<year>_10_summaries.tar.gz``, yearly
 in October, ~22 million records, 37 GiB) is too big for a test and must never be copied
 into the repository. :func:`write_synthetic_data_file` writes a small ``tar.gz`` in the
