@@ -14,10 +14,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SKIPPED = {".venv", ".git", "data", "build", "__pycache__"}
+#: A dotted name ending in one of these is a file name (``models.py``), not a code path.
+FILE_SUFFIXES = {"py", "md", "json", "yaml", "yml", "toml", "j2", "csv", "txt"}
 DOC_LINK = re.compile(r"\bdocs/([\w-]+\.md)(?:#([\w-]+))?")
 CODE_PATH = re.compile(
     r"(?<![\w./])(?:talentflow\.)?((?:tasks|flows|models|core|expectations)(?:\.\w+)+)"
@@ -25,12 +27,17 @@ CODE_PATH = re.compile(
 
 
 def _files(*suffixes: str) -> list[Path]:
+    """The repository's own files (tracked, or new and not ignored): never a virtual
+    environment, a tool's cache or the data directory."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     return sorted(
-        path
-        for path in REPO.rglob("*")
-        if path.suffix in suffixes
-        and path.is_file()
-        and not SKIPPED & set(path.relative_to(REPO).parts)
+        REPO / name for name in listed if Path(name).suffix in suffixes and (REPO / name).is_file()
     )
 
 
@@ -95,6 +102,8 @@ def test_code_paths_in_the_docs_and_suites_point_where_the_code_is():
     for path in _files(".md", ".json"):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             for reference in CODE_PATH.findall(line):
+                if reference.rsplit(".", 1)[-1] in FILE_SUFFIXES:
+                    continue  # a file name such as models.py
                 if not _defined_at(reference):
                     stale.append(f"{path.relative_to(REPO)}:{number}: {reference}")
     assert stale == []
