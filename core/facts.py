@@ -12,7 +12,7 @@ import math
 # -- the model zoo ------------------------------------------------------------------------
 
 #: Every model of the zoo, simplest first: on a near-tie the backtest prefers the model
-#: earlier in this order (models.backtest.select_model). ``talentflow run --models`` takes a subset.
+#: earlier in this order (models.selection). ``talentflow run --models`` takes a subset.
 MODEL_NAMES: tuple[str, ...] = (
     "naive",
     "drift",

@@ -5,7 +5,7 @@ run's forecasts can be scored on the years that followed. The one exception is W
 2024 revision's estimates and projections are kept whole, because the cohorts a
 forecast multiplies are projections by nature (a run in 2015 would have used the WPP 2015
 revision, which the mirror does not hold). This is the same documented exception as in
-the backtest (``models.backtest``).
+the backtest (``models.origins``).
 """
 
 from __future__ import annotations

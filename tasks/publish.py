@@ -475,7 +475,7 @@ def stored_replays(database: Path) -> pl.DataFrame:
     with duckdb.connect(str(database), read_only=True) as connection:
         exists = connection.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'forecasts'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not exists:
             return pl.DataFrame(schema=columns)
         frame = connection.sql(

@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from talentflow.core.tables import FORECASTS_SCHEMA
+from talentflow.core.tables import FORECASTS_SCHEMA, RUN_TABLES
 from talentflow.flows.pipeline import (
     PIPELINE_DATASETS,
     PipelineOutputs,
@@ -23,9 +23,23 @@ from talentflow.flows.pipeline import (
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 
 
-#: The zoo without its two slowest members: Prophet and the global model are exercised by
-#: their unit tests and by bench/forecast_stage.py, so a pipeline test stays minutes long.
-FAST_MODELS = ["naive", "drift", "ets", "theta", "ensemble"]
+#: The two baselines and the long-horizon model: the statsforecast models, the global
+#: model and Prophet are exercised by their unit tests, by bench/forecast_stage.py and by
+#: the one end-to-end test that runs the default zoo (test_prefect_server_postgres.py), so
+#: a pipeline test stays minutes long.
+FAST_MODELS = ["naive", "drift", "converge"]
+#: Every target the pipeline forecasts.
+TARGETS = {
+    "researchers",
+    "tertiary_students",
+    "adults_25plus_tertiary",
+    "se_doctorates",
+    "se_first_degrees",
+    "world_mobile_students",
+    "researcher_moves_abroad",
+    "china_inbound_students",
+    "china_researcher_inflows",
+}
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +122,7 @@ def test_the_forecast_table_covers_china_and_the_us_to_2050_in_every_scenario(pu
     forecasts = pl.read_parquet(tables["forecasts"].parquet)
     assert forecasts.schema == pl.Schema(FORECASTS_SCHEMA)
     assert forecasts["run_id"].n_unique() == 1 and forecasts["vintage"].unique().to_list() == [2024]
-    assert set(forecasts["model"]) == set(FAST_MODELS)
+    assert set(FAST_MODELS) <= set(forecasts["model"]) <= {*FAST_MODELS, "handover"}
     for target in ("researchers", "tertiary_students"):
         for country in ("CHN", "USA"):
             chosen = forecasts.filter(
@@ -158,31 +172,25 @@ def test_the_backtest_chose_one_model_per_family_and_reports_it(published):
 
     data_dir, tables = published
     selection = pl.read_parquet(tables["model_selection"].parquet)
-    assert set(selection["target"]) == {
-        "researchers",
-        "tertiary_students",
-        "adults_25plus_tertiary",
-        "china_researcher_inflows",
-        "china_inbound_students",
-    }
-    assert selection.group_by("family").agg(pl.col("selected_model").n_unique())[
-        "selected_model"
-    ].to_list() == [1, 1]
+    assert set(selection["target"]) == TARGETS
+    per_family = selection.group_by("family").agg(pl.col("selected_model").n_unique())
+    assert per_family["selected_model"].to_list() == [1] * per_family.height
     metrics = pl.read_parquet(tables["backtest_metrics"].parquet)
-    assert metrics["origins"].min() >= 5 and sorted(metrics["horizon"].unique()) == [1, 2, 3, 4, 5]
+    assert metrics["origins"].min() >= 5
+    assert sorted(metrics["horizon"].unique()) == list(range(1, 13))  # 6-12 judged too
     forecasts = pl.read_parquet(tables["forecasts"].parquet)
     marked = forecasts.filter(pl.col("is_selected")).select("target", "model").unique()
-    assert (
-        marked.join(
-            selection.select("target", pl.col("selected_model").alias("model")),
-            on=["target", "model"],
-        ).height
-        == marked.height
-        == selection.height
+    # per series: the family's choice, or the next model the plausibility rules allowed
+    allowed = selection.select(
+        "target",
+        pl.concat_list("selected_model", "short_model", "long_model").alias("allowed"),
     )
+    for row in marked.join(allowed, on="target").iter_rows(named=True):
+        assert row["model"] in {*row["allowed"], "converge", "drift", "naive"}, row
     report = (data_dir / "reports" / "backtest-2024.md").read_text()
     for row in selection.iter_rows(named=True):
-        assert f"| {row['target']} | {row['family']} | {row['selected_model']} |" in report
+        assert f"| {row['target']} | {row['family']} | {row['selected_model']}" in report
+    assert "## Bounds from the evidence" in report and "## Beside published projections" in report
     for key in ("backtest-report", "run-report", "headline-forecasts", "outlook-report"):
         assert Artifact.get(key) is not None, key
     run_report = Artifact.get("run-report").data
@@ -192,6 +200,44 @@ def test_the_backtest_chose_one_model_per_family_and_reports_it(published):
     assert {row["target"] for row in headline} >= {"researchers", "china_researcher_inflows"}
     outlook = Artifact.get("outlook-report").data
     assert (data_dir / "reports" / "outlook-latest.html").is_file() and "outlook" in outlook
+
+
+def test_published_forecasts_pass_every_plausibility_rule(published):
+    _, tables = published
+    verdicts = pl.read_parquet(tables["forecast_plausibility"].parquet)
+    assert verdicts["passed"].all()
+    forecasts = pl.read_parquet(tables["forecasts"].parquet)
+    selected = (
+        forecasts.filter(pl.col("is_selected"))
+        .select("target", "country_iso3", "origin_group")
+        .unique()
+    )
+    judged = verdicts.select("target", "country_iso3", "origin_group").unique()
+    assert selected.join(
+        judged, on=["target", "country_iso3", "origin_group"], how="anti", nulls_equal=True
+    ).is_empty(), "every published series was judged"
+    # the checks a reader makes first, on the published selected forecasts themselves
+    base = forecasts.filter(
+        pl.col("is_selected") & pl.col("scenario").is_in(["Low", "Medium", "High"])
+    )
+    wide = base.pivot(
+        on="scenario", index=["target", "country_iso3", "origin_group", "year"], values="yhat"
+    )
+    assert (wide["High"] >= wide["Medium"] * 0.999).all() and (
+        wide["Medium"] >= wide["Low"] * 0.999
+    ).all()
+    world = base.filter(pl.col("target") == "world_mobile_students").select(
+        "scenario", "year", pl.col("yhat").alias("world")
+    )
+    china = base.filter(pl.col("target") == "china_inbound_students").join(
+        world, on=["scenario", "year"]
+    )
+    assert china.height and (china["yhat"] < china["world"]).all()
+    bounds = pl.read_parquet(tables["forecast_bounds"].parquet)
+    china_cap = bounds.filter(
+        (pl.col("target") == "tertiary_students") & (pl.col("series_id") == "CHN")
+    )
+    assert china_cap["cap"].item() < 1.5  # the frontier of large countries (Türkiye, 1.28) + 10 %
 
 
 def test_long_stages_report_progress_to_the_prefect_ui(published):
@@ -408,7 +454,7 @@ def test_an_as_of_run_replays_the_past_and_leaves_current_tables_alone(
     # Forecasts start right after each country's last year up to 2015, never later.
     assert forecasts["year"].min() <= 2016
     assert forecasts.group_by("country_iso3").agg(pl.col("year").min())["year"].max() == 2016
-    assert set(replay) == {"forecasts", "backtest_metrics", "model_selection"}
+    assert set(replay) == set(RUN_TABLES)
     assert tables["country_year_panel"].parquet.read_bytes() == panel_before
     with duckdb.connect(str(replay["forecasts"].duckdb), read_only=True) as connection:
         vintages = connection.execute(
@@ -416,3 +462,23 @@ def test_an_as_of_run_replays_the_past_and_leaves_current_tables_alone(
         ).fetchall()
         latest = connection.execute("SELECT DISTINCT vintage FROM forecasts_latest").fetchall()
     assert (2015,) in vintages and latest == [(2024,)], "a replay never hides the current run"
+
+
+@pytest.mark.parametrize("vintage", [2008, 2013])
+def test_an_early_replay_skips_what_it_cannot_forecast_and_says_why(
+    published, mirror, monkeypatch, vintage
+):
+    # Issue 12: --as-of 2012 stopped on china_inbound_students' short history and 2013
+    # crashed in the family scoring. Every vintage from 2008 must run.
+    data_dir, _ = published
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    replay = pipeline(as_of=vintage, models=["naive", "drift"])
+    forecasts = pl.read_parquet(replay.tables["forecasts"].parquet)
+    assert forecasts["vintage"].unique().to_list() == [vintage]
+    assert {"researchers", "tertiary_students"} <= set(forecasts["target"])
+    report = replay.reports["backtest report"].read_text()
+    if vintage == 2008:
+        # UIS has China's inbound students from 2006 only: three years by 2008
+        assert "china_inbound_students" not in set(forecasts["target"])
+        assert "## Not forecast at this vintage" in report and "china_inbound_students" in report

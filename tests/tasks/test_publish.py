@@ -487,3 +487,17 @@ def test_each_documented_query_runs_on_postgres(postgres_url, postgres_schema, q
     finally:
         engine.dispose()
     assert rows, f"no rows from:\n{query}"
+
+
+def test_stored_replays_are_read_back_for_scoring(tmp_path):
+    from talentflow.tasks.publish import publish_duckdb, stored_replays
+
+    database = tmp_path / "talentflow.duckdb"
+    assert stored_replays(database).is_empty()  # nothing published yet
+    current = synthetic_forecasts("current", 2024, datetime(2026, 11, 30, tzinfo=UTC))
+    replay = synthetic_forecasts("replay", 2015, datetime(2026, 11, 30, tzinfo=UTC))
+    publish_duckdb(pl.concat([current, replay]), "forecasts", database)
+    stored = stored_replays(database)
+    assert set(stored["run_id"]) == {"replay"}  # only runs older than the newest vintage
+    assert set(stored["scenario"]) == {"Medium"}
+    assert set(stored.filter(~pl.col("is_selected"))["model"]) <= {"naive", "drift"}
