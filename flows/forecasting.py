@@ -88,6 +88,7 @@ class ForecastTables:
     failures: list[str]
     skipped: list[str] = field(default_factory=list)  # targets not forecast, and why
     rejected: list[str] = field(default_factory=list)  # forecasts the rules kept out
+    breaks: pl.DataFrame = field(default_factory=pl.DataFrame)  # series breaks, per target
 
 
 @dataclass
@@ -345,4 +346,10 @@ def forecasts(
         failures=failures,
         skipped=skipped + shaped.notes,
         rejected=shaped.rejected,
+        breaks=pl.concat(
+            [job.breaks.with_columns(pl.lit(job.target.name).alias("target")) for job in jobs],
+            how="diagonal_relaxed",
+        )
+        if jobs
+        else pl.DataFrame(),
     )

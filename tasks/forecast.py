@@ -17,7 +17,7 @@ series) through the flow's task runner.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
@@ -57,6 +57,7 @@ from talentflow.models.prophet_model import ProphetForecaster
 from talentflow.models.selection import select_model
 from talentflow.models.statsforecast_models import ETS, Theta
 from talentflow.models.transforms import Transformed, capped_logit, inverse_capped_logit
+from talentflow.tasks.features.breaks import BREAKS_SCHEMA, after_last_break, series_breaks
 from talentflow.tasks.features.demography import ESTIMATES_VARIANT, VARIANTS
 from talentflow.tasks.features.scenarios import (
     CHINA_INTAKE_FAMILY,
@@ -105,6 +106,7 @@ class ForecastJob:
     history: pl.DataFrame
     cohorts: pl.DataFrame
     caps: pl.DataFrame
+    breaks: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=BREAKS_SCHEMA))
 
     @property
     def cap_by_series(self) -> dict[str, float]:
@@ -134,7 +136,7 @@ class ForecastJob:
 
     def with_denominators(self, cohorts: pl.DataFrame) -> ForecastJob:
         """The same job with its denominators extended to the horizon."""
-        return ForecastJob(self.target, self.history, cohorts, self.caps)
+        return ForecastJob(self.target, self.history, cohorts, self.caps, self.breaks)
 
 
 def forecast_job(
@@ -146,12 +148,17 @@ def forecast_job(
     min_observed_years: int,
     max_silent_years: int = MAX_SILENT_YEARS,
 ) -> ForecastJob:
-    """``rates`` (``series_id, year, y``) cut at ``vintage``, keeping series with at
-    least ``min_observed_years`` observed years and an observation in the last
+    """``rates`` (``series_id, year, y``) cut at ``vintage``, each series after its
+    latest break where enough years follow it (``tasks.features.breaks``), keeping series
+    with at least ``min_observed_years`` observed years and an observation in the last
     ``max_silent_years`` before ``vintage``, with the kept series' denominators and the
     caps the evidence up to ``vintage`` gives. Raises :class:`NotForecastable` when no
     series qualifies."""
-    cut = rates.filter(pl.col("year") <= vintage)
+    cut, breaks = after_last_break(
+        rates.filter(pl.col("year") <= vintage),
+        series_breaks(rates.filter(pl.col("year") <= vintage)),
+        min_observed_years,
+    )
     history = (
         cut.filter(
             (pl.len().over("series_id") >= min_observed_years)
@@ -174,7 +181,7 @@ def forecast_job(
     caps = evidence_caps(cut, cohorts.filter(pl.col("year") <= vintage), target).filter(
         pl.col("series_id").is_in(kept)
     )
-    return ForecastJob(target, history, kept_cohorts, caps)
+    return ForecastJob(target, history, kept_cohorts, caps, breaks)
 
 
 def model_factories(

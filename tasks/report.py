@@ -274,6 +274,7 @@ def backtest_markdown(
     bounds: pl.DataFrame | None = None,
     replays: pl.DataFrame | None = None,
     forecasts: pl.DataFrame | None = None,
+    breaks: pl.DataFrame | None = None,
 ) -> str:
     """The backtest report: for every target, the published model's MASE against naive
     at 1-5 years (goal: at least 20 % better) and against naive and drift at 6-12 years
@@ -366,6 +367,8 @@ def backtest_markdown(
                 f"{first['frontier_year'] or '–'} | {_number(caps.get('CHN'), 4)} | "
                 f"{_number(caps.get('USA'), 4)} |"
             )
+    if breaks is not None and breaks.height:
+        lines += _break_lines(breaks)
     if forecasts is not None and forecasts.height:
         lines += _published_comparison(forecasts)
     if replays is not None and replays.height:
@@ -405,6 +408,41 @@ def backtest_markdown(
         if len(failures) > 40:
             lines.append(f"- … and {len(failures) - 40} more")
     return "\n".join(lines) + "\n"
+
+
+def _break_lines(breaks: pl.DataFrame) -> list[str]:
+    """Series breaks found (``tasks.features.breaks``): how many per target, and every
+    one of the headline places."""
+    counts = breaks.group_by("target", maintain_order=True).agg(
+        pl.len().alias("breaks"), pl.col("series_id").n_unique().alias("series")
+    )
+    lines = [
+        "",
+        "## Series breaks",
+        "",
+        "A one-year jump far outside a series' own changes (a definition change, more "
+        "often than a real one) is a break: a series is modelled after its latest break "
+        "when 8 or more years follow it, and kept whole otherwise.",
+        "",
+        "| target | breaks | series |",
+        "|---|---:|---:|",
+        *[
+            f"| {r['target']} | {r['breaks']} | {r['series']} |"
+            for r in counts.iter_rows(named=True)
+        ],
+        "",
+        "| target | series | year | yearly log change | beyond its neighbours | what was done |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    headline = breaks.filter(
+        pl.col("series_id").str.split("|").list.first().is_in(["CHN", "USA", "WLD"])
+    )
+    for row in headline.sort("target", "series_id", "year").iter_rows(named=True):
+        lines.append(
+            f"| {row['target']} | {row['series_id']} | {row['year']} | {row['change']:+.3f} | "
+            f"{row['residual']:+.3f} | {row['action']} |"
+        )
+    return lines
 
 
 def _published_comparison(forecasts: pl.DataFrame) -> list[str]:
@@ -501,6 +539,7 @@ def publish_backtest_report(tables: Any, vintage: int, replays: pl.DataFrame | N
         bounds=tables.forecast_bounds,
         replays=replays,
         forecasts=tables.forecasts,
+        breaks=tables.breaks,
     )
     destination = get_settings().data_dir / "reports" / f"backtest-{vintage}.md"
     atomic_write_bytes(destination, report.encode("utf-8"))

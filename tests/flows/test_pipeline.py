@@ -19,6 +19,7 @@ from talentflow.flows.pipeline import (
     pipeline,
     pipeline_run_name,
 )
+from talentflow.tasks.features.scenarios import RATE_TARGETS
 
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 
@@ -28,18 +29,8 @@ RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 #: the one end-to-end test that runs the default zoo (test_prefect_server_postgres.py), so
 #: a pipeline test stays minutes long.
 FAST_MODELS = ["naive", "drift", "converge"]
-#: Every target the pipeline forecasts.
-TARGETS = {
-    "researchers",
-    "tertiary_students",
-    "adults_25plus_tertiary",
-    "se_doctorates",
-    "se_first_degrees",
-    "world_mobile_students",
-    "researcher_moves_abroad",
-    "china_inbound_students",
-    "china_researcher_inflows",
-}
+#: Every target the pipeline forecasts: the registry (test_scenarios pins its contents).
+TARGETS = set(RATE_TARGETS)
 
 
 @pytest.fixture(scope="module")

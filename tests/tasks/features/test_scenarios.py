@@ -604,3 +604,21 @@ def test_real_country_rates_fit_their_evidence_caps_and_tertiary_is_uis_ger(real
     # China reports tertiary attainment for two years only.
     adults_china = rates["adults_25plus_tertiary"][0].filter(pl.col("series_id") == "CHN")
     assert adults_china["year"].to_list() == [2010, 2020]
+
+
+def test_real_definition_changes_are_found_and_modelled_after(real):
+    from talentflow.tasks.forecast import forecast_job
+
+    found = {}
+    for target in (RESEARCHERS, TERTIARY_STUDENTS):
+        rates, denominators = target_inputs(target, real["features"], real["countries"])
+        job = forecast_job(target, rates, denominators, vintage=2024, min_observed_years=8)
+        china = job.breaks.filter(pl.col("series_id") == "CHN")
+        found[target.name] = (
+            china["year"].to_list(),
+            job.history.filter(pl.col("series_id") == "CHN")["year"].min(),
+        )
+    # China adopted the OECD's Frascati definition of researchers in 2009 (a third fewer)
+    assert 2009 in found["researchers"][0] and found["researchers"][1] == 2009
+    # and its tertiary enrolment ratio jumped 11 points from 2013 to 2014
+    assert 2014 in found["tertiary_students"][0] and found["tertiary_students"][1] == 2014
