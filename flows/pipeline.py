@@ -182,7 +182,7 @@ def pipeline(
         published["country_year_panel"] = publish(panel, "country_year_panel")
         for table in {**TALENT_SUITES, **INTAKE_SUITES}:
             published[table] = publish(features[table], table)
-        findings = publish_findings_report(features)
+        findings = publish_findings_report(features, outlook.forecasts)
     publish_headline_table(outlook.forecasts)
     backtest_report = publish_backtest_report(outlook, vintage, replays=scores)
     outlook_page = publish_outlook(
@@ -191,6 +191,7 @@ def pipeline(
         features["china_talent_ladder"],
         run_id=run_id,
         vintage=vintage,
+        latest=as_of is None,
     )
     run_report = publish_run_report(
         run_id=run_id,

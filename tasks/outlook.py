@@ -312,22 +312,25 @@ def publish_outlook(
     *,
     run_id: str,
     vintage: int,
+    latest: bool = True,
 ) -> Path:
-    """Write the run's outlook to ``<data_dir>/reports/outlook-<run_id>.html`` and
+    """Write the run's outlook to ``<data_dir>/reports/outlook-<run_id>.html`` and, unless
+    ``latest`` is false (an ``--as-of`` replay never replaces the current outlook),
     ``outlook-latest.html``, and link it from the run (artifact key ``outlook-report``):
     at ``TALENTFLOW_REPORT_BASE_URL`` when set, else as a file whose path the artifact's
     description spells out. Returns the run's own page."""
     settings = get_settings()
     page = outlook_html(forecasts, observed, ladder, run_id=run_id, vintage=vintage)
-    this_run, latest = outlook_paths(reports_dir(settings), run_id)
+    this_run, latest_path = outlook_paths(reports_dir(settings), run_id)
     write_outlook(page, this_run)
-    write_outlook(page, latest)
+    if latest:
+        write_outlook(page, latest_path)
     create_link_artifact(
         key=OUTLOOK_KEY,
         link=report_url(settings, this_run),
         link_text=f"Forecast outlook, run {run_id}",
         description=outlook_description(
-            vintage, this_run, latest, served=settings.report_base_url is not None
+            vintage, this_run, latest_path, served=settings.report_base_url is not None
         ),
     )
     return this_run

@@ -31,6 +31,7 @@ from talentflow.core.facts import (
 )
 from talentflow.core.settings import get_settings
 from talentflow.core.storage import atomic_write_bytes, data_docs_in_reports, report_url
+from talentflow.tasks.features.demography import VARIANTS
 from talentflow.tasks.validate import build_data_docs
 
 VALIDATION_SUMMARY_KEY = "validation-summary"
@@ -92,12 +93,44 @@ def _report_description(title: str, destination: Path) -> str:
     return f"{title}; also in {destination}"
 
 
-def findings_markdown(tables: dict[str, pl.DataFrame]) -> str:
+def variant_spread(forecasts: pl.DataFrame, year: int = HEADLINE_YEARS[-1]) -> pl.DataFrame:
+    """Per headline series (``core.facts.HEADLINE_TARGETS``; every origin group): the
+    selected forecast in ``year`` under Low, Medium and High, and the first year the
+    variants differ by more than 0.5 % of Medium (null when they never do up to
+    ``year``): before it, everyone in the target's cohort is already born."""
+    wanted = pl.any_horizontal(
+        *[
+            (pl.col("target") == target) & pl.col("country_iso3").is_in(places)
+            for target, places in HEADLINE_TARGETS.items()
+        ]
+    )
+    keys = ["target", "country_iso3", "origin_group"]
+    wide = (
+        forecasts.filter(wanted & pl.col("is_selected") & pl.col("scenario").is_in(VARIANTS))
+        .pivot(on="scenario", index=[*keys, "year"], values="yhat")
+        .with_columns(
+            ((pl.col("High") - pl.col("Low")).abs() > 0.005 * pl.col("Medium")).alias("_differ")
+        )
+    )
+    return (
+        wide.group_by(keys)
+        .agg(
+            pl.col("year").filter(pl.col("_differ")).min().alias("first_year_apart"),
+            *[pl.col(v).filter(pl.col("year") == year).first().alias(v.lower()) for v in VARIANTS],
+        )
+        .sort(keys, nulls_last=True)
+    )
+
+
+def findings_markdown(
+    tables: dict[str, pl.DataFrame], forecasts: pl.DataFrame | None = None
+) -> str:
     """The findings report: the seed questions and what the data says, with sources.
 
     ``tables`` holds the pipeline's feature tables by name: ``talent_findings``,
     ``demographic_drivers``, ``china_inbound_students``, ``china_talent_ladder``,
-    ``china_researcher_inflows``."""
+    ``china_researcher_inflows``; ``forecasts`` (the run's), when given, adds what the
+    WPP variants change in the headline forecasts."""
     findings, drivers = tables["talent_findings"], tables["demographic_drivers"]
     lines = [
         "# talentflow findings",
@@ -152,6 +185,8 @@ def findings_markdown(tables: dict[str, pl.DataFrame]) -> str:
             f"{end['old_age_dependency_ratio']:.2f} | {start['population_20_24']:,.0f} | "
             f"{end['population_20_24']:,.0f} | {change:+.1%} |"
         )
+    if forecasts is not None:
+        lines += _ageing_section(forecasts)
     lines += _intake_section(tables)
     lines += [
         "",
@@ -163,6 +198,36 @@ def findings_markdown(tables: dict[str, pl.DataFrame]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _ageing_section(forecasts: pl.DataFrame) -> list[str]:
+    """What the WPP variants change in each headline forecast, and from when they can."""
+    spread = variant_spread(forecasts)
+    year = HEADLINE_YEARS[-1]
+    lines = [
+        "",
+        f"## What ageing changes in the forecasts to {year}",
+        "",
+        "The selected forecast under WPP 2024's Low, Medium and High variants. The variants "
+        "differ only by fertility from 2024, so a pool whose cohort is already born cannot "
+        "differ between them (docs/metrics.md, *How the age structure enters*).",
+        "",
+        f"| target | place | origin group | Low {year} | Medium {year} | High {year} | "
+        "variants apart from |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for row in spread.iter_rows(named=True):
+        apart = (
+            str(row["first_year_apart"])
+            if row["first_year_apart"] is not None
+            else f"not before {year}: everyone in the cohort is already born"
+        )
+        lines.append(
+            f"| {row['target']} | {row['country_iso3']} | {row['origin_group'] or '–'} | "
+            f"{compact_number(row['low'])} | {compact_number(row['medium'])} | "
+            f"{compact_number(row['high'])} | {apart} |"
+        )
+    return lines
 
 
 def _intake_section(tables: dict[str, pl.DataFrame]) -> list[str]:
@@ -247,9 +312,11 @@ def _intake_section(tables: dict[str, pl.DataFrame]) -> list[str]:
 
 
 @task(name="findings-report", cache_policy=NO_CACHE)
-def publish_findings_report(tables: dict[str, pl.DataFrame]) -> Path:
+def publish_findings_report(
+    tables: dict[str, pl.DataFrame], forecasts: pl.DataFrame | None = None
+) -> Path:
     """Write the findings report under the data directory and show it in the Prefect UI."""
-    report = findings_markdown(tables)
+    report = findings_markdown(tables, forecasts)
     destination = get_settings().data_dir / "reports" / "findings.md"
     atomic_write_bytes(destination, report.encode("utf-8"))
     create_markdown_artifact(

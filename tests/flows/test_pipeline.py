@@ -435,6 +435,7 @@ def test_an_as_of_run_replays_the_past_and_leaves_current_tables_alone(
 ):
     data_dir, tables = published
     panel_before = tables["country_year_panel"].parquet.read_bytes()
+    outlook_before = (data_dir / "reports" / "outlook-latest.html").read_bytes()
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
     replay = pipeline(as_of=2015, models=["naive", "drift"], targets=["researchers"]).tables
@@ -447,6 +448,8 @@ def test_an_as_of_run_replays_the_past_and_leaves_current_tables_alone(
     assert forecasts.group_by("country_iso3").agg(pl.col("year").min())["year"].max() == 2016
     assert set(replay) == set(RUN_TABLES)
     assert tables["country_year_panel"].parquet.read_bytes() == panel_before
+    # the current outlook stays the current run's
+    assert (data_dir / "reports" / "outlook-latest.html").read_bytes() == outlook_before
     with duckdb.connect(str(replay["forecasts"].duckdb), read_only=True) as connection:
         vintages = connection.execute(
             "SELECT DISTINCT vintage FROM forecasts ORDER BY vintage"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from talentflow.tasks.report import backtest_markdown, headline_forecasts
+from talentflow.tasks.report import backtest_markdown, headline_forecasts, variant_spread
 from tests.synthetic_tables import synthetic_forecasts, synthetic_model_selection
 
 
@@ -77,3 +77,27 @@ def test_the_data_docs_link_opens_from_the_prefect_ui_when_a_report_site_is_set(
     assert str(site / "index.html") in as_file["description"]  # where the file is
     assert served["link"] == "http://127.0.0.1:8081/data-docs/index.html"
     assert (tmp_path / "data" / "reports" / "data-docs" / "index.html").is_file()
+
+
+def test_the_findings_say_what_the_variants_change_and_when_they_cannot():
+    keys = ["target", "country_iso3", "origin_group", "model", "year"]
+    forecasts = synthetic_forecasts("r1", 2024, datetime(2026, 11, 30, tzinfo=UTC)).with_columns(
+        pl.col("yhat").first().over(keys)  # every scenario alike
+    )
+    # synthetic: the variants apart from 2045 only (a cohort born by then is the same)
+    forecasts = forecasts.with_columns(
+        pl.when((pl.col("scenario") == "High") & (pl.col("year") >= 2045))
+        .then(pl.col("yhat") * 1.1)
+        .when((pl.col("scenario") == "Low") & (pl.col("year") >= 2045))
+        .then(pl.col("yhat") * 0.9)
+        .otherwise(pl.col("yhat"))
+        .alias("yhat")
+    )
+    spread = variant_spread(forecasts)
+    china = spread.filter(
+        (pl.col("target") == "researchers") & (pl.col("country_iso3") == "CHN")
+    ).row(0, named=True)
+    assert china["first_year_apart"] == 2045
+    assert china["low"] < china["medium"] < china["high"]
+    flat = variant_spread(forecasts.with_columns(pl.col("yhat").first().over(keys)))
+    assert flat["first_year_apart"].is_null().all()
