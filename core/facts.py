@@ -65,6 +65,9 @@ REPLAY_VINTAGES = (2008, 2015)
 HEADLINE_TARGETS: dict[str, tuple[str, ...]] = {
     "researchers": ("CHN", "USA"),
     "tertiary_students": ("CHN", "USA"),
+    "adults_25plus_tertiary": ("CHN", "USA"),
+    "se_doctorates": ("CHN", "USA"),
+    "se_first_degrees": ("CHN", "USA"),
     "china_researcher_inflows": ("CHN",),
     "china_inbound_students": ("CHN",),
 }

@@ -72,6 +72,10 @@ TARGET_TITLES = {
     "researchers": "Researchers in R&D",
     "tertiary_students": "Students in tertiary education",
     "adults_25plus_tertiary": "Adults aged 25+ with a tertiary education",
+    "se_doctorates": "Science and engineering doctorates awarded",
+    "se_first_degrees": "Science and engineering first degrees awarded",
+    "world_mobile_students": "Internationally mobile students in the world",
+    "researcher_moves_abroad": "Researchers moving abroad",
     "china_researcher_inflows": "Researchers moving into China",
     "china_inbound_students": "International degree students in China",
 }

@@ -304,8 +304,8 @@ def test_a_headline_title_states_its_finding_from_the_data():
 
 def test_a_target_without_a_title_is_drawn_under_its_own_name():
     extra = [
-        ("se_doctorates", "CHN", None, 40_000.0, 0.04, 2000),
-        ("se_doctorates", "USA", None, 38_000.0, 0.01, 2000),
+        ("synthetic_new_target", "CHN", None, 40_000.0, 0.04, 2000),
+        ("synthetic_new_target", "USA", None, 38_000.0, 0.01, 2000),
     ]
     series = [*synthetic_series(), *extra]
     charts = outlook_charts(
@@ -313,12 +313,16 @@ def test_a_target_without_a_title_is_drawn_under_its_own_name():
         synthetic_observed(series=series),
         synthetic_ladder(),
         run_id=RUN_ID,
-        headline=[*outlook.HEADLINE_SERIES, ("se_doctorates", "CHN"), ("se_doctorates", "USA")],
+        headline=[
+            *outlook.HEADLINE_SERIES,
+            ("synthetic_new_target", "CHN"),
+            ("synthetic_new_target", "USA"),
+        ],
     )
-    (chart,) = [c for c in charts.headline if c.table["target"][0] == "se_doctorates"]
-    assert chart.title.startswith("se_doctorates: China ")
+    (chart,) = [c for c in charts.headline if c.table["target"][0] == "synthetic_new_target"]
+    assert chart.title.startswith("synthetic_new_target: China ")
     assert set(chart.table["country_iso3"]) == {"CHN", "USA"}
-    assert not [m for m in charts.missing if "se_doctorates" in m]
+    assert not [m for m in charts.missing if "synthetic_new_target" in m]
 
 
 def test_the_scenario_spread_gives_the_low_high_range_of_the_last_year():
@@ -461,10 +465,9 @@ def test_headline_series_missing_from_the_run_are_named():
     page = outlook_html(
         forecasts, synthetic_observed(), synthetic_ladder(), run_id=RUN_ID, vintage=VINTAGE
     )
-    assert (
-        "Not in this run: Researchers in R&amp;D (researchers, USA); "
-        "Students in tertiary education (tertiary_students, USA)." in page
-    )
+    assert "Not in this run: " in page
+    assert "Researchers in R&amp;D (researchers, USA)" in page
+    assert "Students in tertiary education (tertiary_students, USA)" in page
 
 
 def test_a_run_without_forecasts_is_refused():
