@@ -47,4 +47,4 @@ def test_a_series_is_modelled_after_its_break_only_when_enough_years_follow():
     assert cut.filter(pl.col("series_id") == "short").height == 14  # kept whole
     actions = dict(annotated.select("series_id", "action").iter_rows())
     assert actions["long"] == "modelled after the break"
-    assert actions["short"].startswith("kept whole: 4 years after the latest break")
+    assert actions["short"].startswith("kept whole: 4 observed year(s) from the latest break on")
