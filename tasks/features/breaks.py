@@ -99,7 +99,7 @@ def after_last_break(
         .then(pl.lit("before the latest break: left out"))
         .otherwise(
             pl.format(
-                "kept whole: {} years after the latest break, fewer than {}",
+                "kept whole: {} observed year(s) from the latest break on, fewer than {}",
                 "_after",
                 pl.lit(min_years),
             )
