@@ -271,10 +271,31 @@ def serve_schedules(limit: int | None = None) -> None:
     """Serve every scheduled deployment, as ``<name>-serve``, from this process until it is
     stopped; each run executes in a subprocess. ``limit`` caps how many runs execute at
     once. Refuses (:class:`PoolDeploymentsScheduled`) while the work pool's deployments are
-    scheduled on the same server. Stopping the process pauses the served deployments only
-    (Prefect's default), so no run piles up unserved; starting it again resumes them."""
+    scheduled on the same server. Stopping the process pauses the served deployments only,
+    so no run piles up unserved; starting it again resumes them."""
     from prefect import serve
 
     require_prefect_server()
     refuse_beside_scheduled_pool_deployments()
-    serve(*runner_deployments(), limit=limit)
+    deployments = runner_deployments()
+    try:
+        serve(*deployments, limit=limit)
+    finally:
+        pause_served(deployments)
+
+
+def pause_served(deployments: list[RunnerDeployment]) -> None:
+    """Pause the deployments this process served. Prefect's runner pauses them on a clean
+    shutdown, but not always after a signal (seen in CI: a served deployment left active
+    after SIGINT), and an active served schedule would pile runs up with no one to run
+    them. Only these names are touched; one already gone is skipped."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            try:
+                found = client.read_deployment_by_name(deployment.full_name)
+            except ObjectNotFound:
+                continue
+            client.pause_deployment(found.id)

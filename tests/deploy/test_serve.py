@@ -76,6 +76,7 @@ def recorded_serve(monkeypatch) -> dict[str, Any]:
         calls["deployments"], calls["options"] = deployments, options
 
     monkeypatch.setattr(prefect, "serve", serve)
+    monkeypatch.setattr(serving, "pause_served", lambda d: calls.__setitem__("paused", d))
     # No server answers here: the check against the work pool's deployments is tested for
     # real below.
     monkeypatch.setattr(serving, "scheduled_pool_deployments", lambda specs=None: [])
@@ -92,6 +93,8 @@ def test_talentflow_serve_serves_every_schedule(recorded_serve):
         e["name"] + "-serve" for e in written
     ]
     assert recorded_serve["options"] == {"limit": 2}
+    # serving stopped: exactly what was served is paused, nothing else
+    assert list(recorded_serve["paused"]) == list(recorded_serve["deployments"])
 
 
 def test_talentflow_serve_without_a_prefect_server_says_how_to_start_one(monkeypatch):
