@@ -104,6 +104,16 @@ PUBLISHED_PROJECTIONS: tuple[tuple[str, str, str, int, float, str], ...] = (
 #: MPIDR's Scholarly Migration Database: years whose moves are complete enough to use
 #: (later years are right-censored; the mirror MANIFEST's advice).
 MPIDR_RELIABLE_YEARS = (1998, 2020)
+
+# -- the seed's claims -------------------------------------------------------------------------
+
+#: The verdicts a claim of the seed question can get (tasks.features.claims), strongest first.
+VERDICTS: tuple[str, ...] = (
+    "supported",
+    "partly supported",
+    "not supported",
+    "untestable with these data",
+)
 #: From this year MPIDR publishes researcher populations of 0 and empty rates.
 MPIDR_CENSORED_FROM = 2022
 

@@ -120,3 +120,77 @@ RUN_TABLES: dict[str, dict[str, pl.PolarsDataType]] = {
 }
 #: Tables derived from every stored run, replaced at each run.
 DERIVED_TABLES: dict[str, dict[str, pl.PolarsDataType]] = {"replay_scores": REPLAY_SCORES_SCHEMA}
+
+# -- the seed's claims (talentflow.tasks.features.claims; docs/metrics.md, The seed's claims) --
+
+#: (a) China against the USA on every talent measure both report, observed and forecast.
+CHINA_USA_GAP_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "measure": pl.String,  # a talent_pool_metrics metric
+    "is_stem": pl.Boolean,  # counts towards claim (a)'s verdict; else shown as context
+    "kind": pl.String,  # observed | forecast (selected model, WPP Medium)
+    "year": pl.Int32,
+    "china": pl.Float64,
+    "usa": pl.Float64,
+    "ratio": pl.Float64,  # china / usa
+    "ratio_lo": pl.Float64,  # forecast: China's lo80 / USA's hi80 (null when observed)
+    "ratio_hi": pl.Float64,  # forecast: China's hi80 / USA's lo80
+    "china_rank": pl.Int32,  # observed: among the countries reporting that year
+    "reporting_countries": pl.Int32,
+    "source": pl.String,
+}
+#: (c) China's pull at each level of expertise, the same quantity on every comparable rung.
+CHINA_PULL_LADDER_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "level": pl.String,  # students, doctoral, researchers, top_ai_researchers
+    "order": pl.Int32,  # 1-4, rising expertise
+    "year": pl.Int32,
+    "source": pl.String,
+    "destination_share": pl.Float64,  # China's share of the level's people by destination
+    "origin_share": pl.Float64,  # China's share of the same people by origin
+    "pull_ratio": pl.Float64,  # destination_share / origin_share
+    "china_in": pl.Float64,  # people (or moves) whose destination is China
+    "china_out": pl.Float64,  # people (or moves) from China
+    "world": pl.Float64,  # all of them, worldwide
+    "comparable": pl.Boolean,  # ranked in the verdict; false: shown apart, with why
+    "counts": pl.String,  # who the rung counts
+    "note": pl.String,
+}
+#: (d) Where China's foreign talent comes from, by origin group and year.
+CHINA_ORIGIN_SHARES_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "source": pl.String,  # MPIDR scopus | MPIDR openalex | China MoE
+    "grouping": pl.String,  # income_group | asia | continent
+    "origin_group": pl.String,
+    "year": pl.Int32,
+    "people": pl.Float64,  # moves (MPIDR) or students (MoE) from the group
+    "total": pl.Float64,  # all moves into China, or all foreign students
+    "share": pl.Float64,
+    "classification": pl.String,  # which income classification the group uses
+}
+#: (e) Signals around the US policy change of 2018, by year.
+CHINA_RETURNEE_SIGNALS_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "signal": pl.String,
+    "year": pl.Int32,
+    "value": pl.Float64,
+    "unit": pl.String,
+    "period": pl.String,  # before | after the policy date
+    "source": pl.String,
+    "note": pl.String,
+}
+#: One row per claim of the seed question, with its computed verdict.
+SEED_CLAIMS_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "claim": pl.String,  # a-e
+    "statement": pl.String,
+    "verdict": pl.String,  # core.facts.VERDICTS
+    "evidence": pl.String,  # the numbers behind the verdict, with their years
+    "rule": pl.String,  # how the verdict follows from them (docs/metrics.md)
+    "sources": pl.String,
+    "tables": pl.String,  # the published tables holding the numbers
+    "caveats": pl.String,
+}
+#: The seed's claims and the tables behind them, rebuilt on every full run.
+CLAIM_TABLES: dict[str, dict[str, pl.PolarsDataType]] = {
+    "china_usa_gap": CHINA_USA_GAP_SCHEMA,
+    "china_pull_ladder": CHINA_PULL_LADDER_SCHEMA,
+    "china_origin_shares": CHINA_ORIGIN_SHARES_SCHEMA,
+    "china_returnee_signals": CHINA_RETURNEE_SIGNALS_SCHEMA,
+    "seed_claims": SEED_CLAIMS_SCHEMA,
+}

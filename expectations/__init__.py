@@ -14,8 +14,14 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from talentflow.core.facts import COVERAGE_GOAL, HANDOVER_MODEL, LONG_HORIZONS, MODEL_NAMES
-from talentflow.core.tables import DERIVED_TABLES, RUN_TABLES
+from talentflow.core.facts import (
+    COVERAGE_GOAL,
+    HANDOVER_MODEL,
+    LONG_HORIZONS,
+    MODEL_NAMES,
+    VERDICTS,
+)
+from talentflow.core.tables import CLAIM_TABLES, DERIVED_TABLES, RUN_TABLES
 
 #: Placeholders a suite's keyword arguments may use, and the shared facts they stand for.
 SHARED_VALUES = {
@@ -23,6 +29,7 @@ SHARED_VALUES = {
     "$LONGEST_HORIZON": LONG_HORIZONS[1],
     "$COVERAGE_GOAL_LOW": COVERAGE_GOAL[0],
     "$COVERAGE_GOAL_HIGH": COVERAGE_GOAL[1],
+    "$VERDICTS": list(VERDICTS),
 }
 
 
@@ -40,7 +47,7 @@ def suite_definition(name: str) -> dict:
         }
     table = suite.get("meta", {}).get("columns_from")
     if table is not None:
-        schemas = RUN_TABLES | DERIVED_TABLES
+        schemas = RUN_TABLES | DERIVED_TABLES | CLAIM_TABLES
         if table not in schemas:
             raise ValueError(
                 f"suite {name!r}: columns_from {table!r} is not a table of "

@@ -23,6 +23,7 @@ from talentflow.flows.forecasting import forecast_task_runner
 from talentflow.flows.forecasting import forecasts as forecast_flow
 from talentflow.flows.ingest import ingest
 from talentflow.tasks.as_of import cut_inputs_at
+from talentflow.tasks.claims_tables import CLAIM_SUITES, build_claim_tables
 from talentflow.tasks.features.panel import country_year_panel
 from talentflow.tasks.forecast import forecast_checks
 from talentflow.tasks.intake_tables import (
@@ -173,7 +174,7 @@ def pipeline(
     checks = forecast_checks(outlook.forecasts, features["demographic_drivers"], until_year)
     validate_table(checks, "forecast_checks", "forecast coverage and bounds")
 
-    findings, scores = None, None
+    findings, scores, claims = None, None, {}
     published = {table: publish(frame, table) for table, frame in run_tables.items()}
     if as_of is None:
         scores = score_replays(outlook.observed)
@@ -182,7 +183,11 @@ def pipeline(
         published["country_year_panel"] = publish(panel, "country_year_panel")
         for table in {**TALENT_SUITES, **INTAKE_SUITES}:
             published[table] = publish(features[table], table)
-        findings = publish_findings_report(features, outlook.forecasts)
+        claims = build_claim_tables(features, outlook.forecasts)
+        for table, suite in CLAIM_SUITES.items():
+            validate_table(claims[table], suite, f"table {table}")
+            published[table] = publish(claims[table], table)
+        findings = publish_findings_report({**features, **claims}, outlook.forecasts)
     publish_headline_table(outlook.forecasts)
     backtest_report = publish_backtest_report(outlook, vintage, replays=scores)
     outlook_page = publish_outlook(
@@ -192,6 +197,7 @@ def pipeline(
         run_id=run_id,
         vintage=vintage,
         latest=as_of is None,
+        claims=claims.get("seed_claims"),
     )
     run_report = publish_run_report(
         run_id=run_id,
@@ -200,7 +206,7 @@ def pipeline(
         sources=[asdict(source) for source in landed],
         validated_tables=[
             *checked,
-            *(["country_year_panel"] if as_of is None else []),
+            *(["country_year_panel", *CLAIM_SUITES] if as_of is None else []),
             *FORECAST_TABLES,
             "forecast_checks",
         ],

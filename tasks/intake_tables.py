@@ -7,6 +7,11 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from talentflow.tasks.features.claims import (
+    origin_shares_china,
+    pull_ladder_china,
+    returnee_signals_china,
+)
 from talentflow.tasks.features.intake import (
     chinese_us_doctorates,
     inbound_student_shares,
@@ -56,6 +61,9 @@ INTAKE_SUITES = {
     "chinese_us_doctorates": "chinese_us_doctorates",
     "inbound_student_shares": "inbound_student_shares",
     "researcher_move_shares": "researcher_move_shares",
+    "china_pull_ladder": "china_pull_ladder",
+    "china_origin_shares": "china_origin_shares",
+    "china_returnee_signals": "china_returnee_signals",
 }
 
 
@@ -64,6 +72,7 @@ def intake_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     flows = pl.concat([tidy[d] for d in MPIDR_FLOWS], how="diagonal_relaxed")
     affiliations = pl.concat([tidy[d] for d in ORCID_RECORDS], how="diagonal_relaxed")
     inflows = researcher_inflows_china(flows, tidy[COUNTRY_LIST])
+    doctorates = chinese_us_doctorates(*(tidy[d] for d in NCSES_US_DOCTORATES))
     return {
         "china_inbound_students": inbound_students_china(tidy[UIS_INBOUND], tidy[MOE_STUDENTS]),
         "china_researcher_inflows": inflows,
@@ -73,9 +82,14 @@ def intake_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         "china_prior_ties": prior_ties_china(affiliations),
         "china_moe_students_by_category": moe_students_by_category(tidy[MOE_STUDENTS]),
         "china_inflow_shares_by_income": inflow_shares_by_income_group(inflows),
-        "chinese_us_doctorates": chinese_us_doctorates(*(tidy[d] for d in NCSES_US_DOCTORATES)),
+        "chinese_us_doctorates": doctorates,
         "inbound_student_shares": inbound_student_shares(tidy[UIS_INBOUND]),
         "researcher_move_shares": researcher_move_shares(flows, tidy[COUNTRY_LIST]),
+        "china_pull_ladder": pull_ladder_china(
+            tidy[UIS_INBOUND], tidy[MOE_STUDENTS], flows, tidy[MACROPOLO]
+        ),
+        "china_origin_shares": origin_shares_china(inflows, tidy[MOE_STUDENTS]),
+        "china_returnee_signals": returnee_signals_china(flows, doctorates),
     }
 
 

@@ -216,6 +216,7 @@ def outlook_html(
     vintage: int,
     headline: Sequence[tuple[str, str]] = HEADLINE_SERIES,
     fan_until: int = FAN_UNTIL,
+    claims: pl.DataFrame | None = None,
 ) -> str:
     """The outlook report of one run as a single self-contained HTML page.
 
@@ -238,6 +239,9 @@ def outlook_html(
         absent from ``forecasts`` are named as missing.
     fan_until
         Last year of the scenario fans.
+    claims
+        The ``seed_claims`` table (``core.tables.SEED_CLAIMS_SCHEMA``); the page opens
+        with it when given (full runs; a replay has none).
 
     Raises ValueError when ``forecasts`` has no row of ``run_id`` or a frame lacks a column.
     """
@@ -246,7 +250,7 @@ def outlook_html(
     )
     run = forecasts.filter(pl.col("run_id") == run_id)
     created = run["created_at"].max() if "created_at" in run.columns else None
-    return render_page(charts, run_id=run_id, vintage=vintage, created=created)
+    return render_page(charts, run_id=run_id, vintage=vintage, created=created, claims=claims)
 
 
 @dataclass
@@ -317,6 +321,7 @@ def publish_outlook(
     run_id: str,
     vintage: int,
     latest: bool = True,
+    claims: pl.DataFrame | None = None,
 ) -> Path:
     """Write the run's outlook to ``<data_dir>/reports/outlook-<run_id>.html`` and, unless
     ``latest`` is false (an ``--as-of`` replay never replaces the current outlook),
@@ -324,7 +329,7 @@ def publish_outlook(
     at ``TALENTFLOW_REPORT_BASE_URL`` when set, else as a file whose path the artifact's
     description spells out. Returns the run's own page."""
     settings = get_settings()
-    page = outlook_html(forecasts, observed, ladder, run_id=run_id, vintage=vintage)
+    page = outlook_html(forecasts, observed, ladder, run_id=run_id, vintage=vintage, claims=claims)
     this_run, latest_path = outlook_paths(reports_dir(settings), run_id)
     write_outlook(page, this_run)
     if latest:
@@ -978,7 +983,12 @@ def _sha256(text: str) -> str:
 
 
 def render_page(
-    charts: OutlookCharts, *, run_id: str, vintage: int, created: datetime | None
+    charts: OutlookCharts,
+    *,
+    run_id: str,
+    vintage: int,
+    created: datetime | None,
+    claims: pl.DataFrame | None = None,
 ) -> str:
     """The page: the template filled with the charts (every text escaped), their specs as
     JSON, the stylesheet, the inlined Vega bundle and the page's script."""
@@ -998,6 +1008,7 @@ def render_page(
             fans=charts.fans,
             fan_until=charts.fan_until,
             missing=charts.missing,
+            claims=[] if claims is None else list(claims.iter_rows(named=True)),
             versions=versions,
             script_hashes=[_sha256(bundle), _sha256(script)],
             style=Markup(_asset(PAGE_STYLE)),

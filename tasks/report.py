@@ -129,12 +129,14 @@ def findings_markdown(
 
     ``tables`` holds the pipeline's feature tables by name: ``talent_findings``,
     ``demographic_drivers``, ``china_inbound_students``, ``china_talent_ladder``,
-    ``china_researcher_inflows``; ``forecasts`` (the run's), when given, adds what the
+    ``china_researcher_inflows``, and ``seed_claims`` when the run has it (the report then
+    opens with the claims' verdicts); ``forecasts`` (the run's), when given, adds what the
     WPP variants change in the headline forecasts."""
     findings, drivers = tables["talent_findings"], tables["demographic_drivers"]
-    lines = [
-        "# talentflow findings",
-        "",
+    lines = ["# talentflow findings", ""]
+    if "seed_claims" in tables:
+        lines += claims_markdown(tables["seed_claims"])
+    lines += [
         "## Is China the world's second-largest STEM talent pool?",
         "",
         "China's rank among the countries reporting each measure, in the latest year in which "
@@ -198,6 +200,42 @@ def findings_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text safe in a markdown table cell."""
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def claims_markdown(claims: pl.DataFrame) -> list[str]:
+    """The seed's claims (``seed_claims``): a summary table of verdicts, then each claim's
+    numbers, rule, sources and caveats."""
+    lines = [
+        "## The seed's claims, tested on this run's data",
+        "",
+        "Each verdict is computed from the data by the rule given, so a refresh can change it "
+        "(docs/metrics.md, *The seed's claims*; table `seed_claims`).",
+        "",
+        "| claim | verdict |",
+        "|---|---|",
+    ]
+    rows = list(claims.sort("claim").iter_rows(named=True))
+    lines += [
+        f"| ({row['claim']}) {_cell(row['statement'])} | **{row['verdict']}** |" for row in rows
+    ]
+    for row in rows:
+        lines += [
+            "",
+            f"### ({row['claim']}) {row['verdict']}",
+            "",
+            row["statement"],
+            "",
+            f"- Numbers: {row['evidence']}",
+            f"- Rule: {row['rule']}",
+            f"- Sources: {row['sources']}; tables: {row['tables']}.",
+            f"- Caveats: {row['caveats']}",
+        ]
+    return [*lines, ""]
 
 
 def _ageing_section(forecasts: pl.DataFrame) -> list[str]:

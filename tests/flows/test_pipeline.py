@@ -276,6 +276,11 @@ def test_the_talent_tables_and_the_findings_report_are_published(published):
         "china_researcher_inflows",
         "china_talent_ladder",
         "china_prior_ties",
+        "china_pull_ladder",
+        "china_origin_shares",
+        "china_returnee_signals",
+        "china_usa_gap",
+        "seed_claims",
     } <= set(tables)
     inflows = pl.read_parquet(tables["china_researcher_inflows"].parquet)
     usa_2018 = inflows.filter(
@@ -291,6 +296,16 @@ def test_the_talent_tables_and_the_findings_report_are_published(published):
         in_duckdb = connection.execute("SELECT count(*) FROM talent_rankings").fetchone()[0]
     assert in_duckdb == tables["talent_rankings"].rows
     report = (data_dir / "reports" / "findings.md").read_text()
+    # The report and the outlook open with the seed's claims, computed on this run.
+    claims = pl.read_parquet(tables["seed_claims"].parquet)
+    assert claims["claim"].to_list() == ["a", "b", "c", "d", "e"]
+    assert report.split("\n")[2] == "## The seed's claims, tested on this run's data"
+    for row in claims.iter_rows(named=True):
+        assert f"### ({row['claim']}) {row['verdict']}" in report
+    gap = pl.read_parquet(tables["china_usa_gap"].parquet)
+    assert set(gap["kind"]) == {"observed", "forecast"}
+    outlook = (data_dir / "reports" / "outlook-latest.html").read_text()
+    assert outlook.index("claims-heading") < outlook.index("headline-heading")
     assert "## Is China the world's second-largest STEM talent pool?" in report
     assert f"| researchers | {researchers['year']} |" in report
     assert "## How fast is China's population ageing?" in report

@@ -460,6 +460,46 @@ def test_every_text_is_escaped(synthetic_page):
     assert HOSTILE_SOURCE in ladder.xpath(".//h3")[0].text_content()  # shown, as text
 
 
+def test_the_page_opens_with_the_seed_claims_escaped_when_the_run_has_them():
+    from talentflow.core.tables import SEED_CLAIMS_SCHEMA
+
+    claims = pl.DataFrame(
+        [
+            {column: f"synthetic {column} {claim}" for column in SEED_CLAIMS_SCHEMA}
+            | {"claim": claim, "verdict": "partly supported"}
+            for claim in "abcde"
+        ],
+        schema=SEED_CLAIMS_SCHEMA,
+    ).with_columns(pl.lit("<img src=x onerror=alert(1)>").alias("caveats"))
+    page = outlook_html(
+        synthetic_forecasts(until=2030),
+        synthetic_observed(),
+        synthetic_ladder(),
+        run_id=RUN_ID,
+        vintage=VINTAGE,
+        claims=claims,
+    )
+    tree = lxml.html.fromstring(page)
+    sections = tree.xpath("//main/section/h2/@id")
+    assert sections[:2] == ["claims-heading", "headline-heading"]
+    rows = tree.xpath('//table[@class="claims"]/tbody/tr')
+    assert [row.xpath("./th")[0].text_content() for row in rows] == [
+        f"({claim}) synthetic statement {claim}" for claim in "abcde"
+    ]
+    assert {row.xpath('./td[@class="verdict"]')[0].text_content() for row in rows} == {
+        "partly supported"
+    }
+    assert "<img src=x" not in page.replace(outlook.vega_bundle()[0], "")
+    # without claims (a replay) the section is absent
+    assert "claims-heading" not in outlook_html(
+        synthetic_forecasts(until=2030),
+        synthetic_observed(),
+        synthetic_ladder(),
+        run_id=RUN_ID,
+        vintage=VINTAGE,
+    )
+
+
 def test_headline_series_missing_from_the_run_are_named():
     forecasts = synthetic_forecasts(until=2030).filter(pl.col("country_iso3") != "USA")
     page = outlook_html(
