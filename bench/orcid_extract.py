@@ -8,7 +8,10 @@ mirror present (``TALENTFLOW_MIRROR`` or ``../shared/data``) it also times the 3
 ``record-3.0.xml`` sample, parsed in memory, closer in size to a busy real record than the
 synthetic ones.
 
-    python bench/orcid_extract.py [--records 50000] [--batch-size 10000]
+    python bench/orcid_extract.py [--records 50000] [--batch-size 10000] [--workers 1 2]
+
+``--workers`` lists the numbers of parsing processes to time (default 1 and 2); peak RSS
+is the main process's (the workers each hold one chunk of records and a parser).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def extract(path: Path, batch_size: int) -> dict:
+def extract(path: Path, batch_size: int, workers: int = 1) -> dict:
     """Run in the child process: stream the file, return the figures."""
     from talentflow.tasks.sources.orcid import ExtractionSummary, iter_affiliations_from_tarball
 
@@ -34,7 +37,10 @@ def extract(path: Path, batch_size: int) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
     rows = sum(
-        frame.height for frame in iter_affiliations_from_tarball(path, batch_size, summary=summary)
+        frame.height
+        for frame in iter_affiliations_from_tarball(
+            path, batch_size, summary=summary, workers=workers
+        )
     )
     return {
         "seconds": time.perf_counter() - started,
@@ -65,10 +71,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--extract", type=Path, help=argparse.SUPPRESS)  # child process
     arguments = parser.parse_args()
     if arguments.extract:
-        print(json.dumps(extract(arguments.extract, arguments.batch_size)))
+        workers = arguments.workers[0]
+        print(json.dumps(extract(arguments.extract, arguments.batch_size, workers)))
         return
 
     sys.path.insert(0, str(REPO))  # the generator is test code (tests/), not in the package
@@ -79,36 +87,41 @@ def main() -> None:
         started = time.perf_counter()
         write_synthetic_data_file(path, arguments.records, seed=0)
         written = time.perf_counter() - started
-        child = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--extract",
-                str(path),
-                "--batch-size",
-                str(arguments.batch_size),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
-        figures = json.loads(child.stdout.strip().splitlines()[-1])
+        runs = {}
+        for workers in arguments.workers:
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--extract",
+                    str(path),
+                    "--batch-size",
+                    str(arguments.batch_size),
+                    "--workers",
+                    str(workers),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
+            runs[workers] = json.loads(child.stdout.strip().splitlines()[-1])
         size = path.stat().st_size
     print(
         f"synthetic file: {arguments.records:,} records, {size / 2**20:.1f} MiB gzip, "
         f"written in {written:.1f} s"
     )
-    print(
-        f"extract: {figures['records']:,} records, {figures['affiliations']:,} affiliations in "
-        f"{figures['seconds']:.1f} s wall ({figures['cpu_seconds']:.1f} s CPU): "
-        f"{figures['records'] / figures['seconds']:,.0f} records/s wall, "
-        f"{figures['records'] / figures['cpu_seconds']:,.0f} records/s CPU"
-    )
-    print(
-        f"extract peak RSS: {figures['peak_rss_mib']:.0f} MiB (batch size {arguments.batch_size:,})"
-    )
+    first = runs[arguments.workers[0]]
+    for workers, figures in runs.items():
+        speedup = first["seconds"] / figures["seconds"]
+        print(
+            f"extract, {workers} worker(s): {figures['records']:,} records, "
+            f"{figures['affiliations']:,} affiliations in {figures['seconds']:.1f} s wall: "
+            f"{figures['records'] / figures['seconds']:,.0f} records/s "
+            f"({speedup:.2f}x {arguments.workers[0]} worker(s)); main process "
+            f"{figures['cpu_seconds']:.1f} s CPU, peak RSS {figures['peak_rss_mib']:.0f} MiB"
+        )
     rate = sample_rate()
     if rate is not None:
         print(

@@ -340,6 +340,39 @@ def replays(
     console.print(f"backtest report: {outputs.reports['backtest report']}")
 
 
+@app.command("orcid-census")
+def orcid_census_command(
+    article: Annotated[
+        int | None,
+        typer.Option(help="ORCID's figshare article of the release (default: the latest known)."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="A summaries tar.gz already on disk, read in place."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Parsing processes (default: one per core).")
+    ] = None,
+) -> None:
+    """Read the ORCID public data file (tens of GB; the download resumes where it stopped
+    and is checked against figshare's MD5) and keep everyone whose career moves into China:
+    the evidence for claim (b), used by every later run."""
+    from talentflow.flows.orcid_census import orcid_census
+
+    if article is not None and file is not None:
+        raise typer.BadParameter("give --article or --file, not both", param_hint="--file")
+    if file is not None and "synthetic" in file.name.lower():
+        raise typer.BadParameter(
+            f"{file}: a synthetic file never produces a published finding", param_hint="--file"
+        )
+    path = orcid_census(
+        article_id=article, file=str(file) if file is not None else None, workers=workers
+    )
+    console.print(f"ORCID census: {path}")
+
+
 @contextmanager
 def _progress_bar(total: int, description: str) -> Iterator:
     """A rich progress bar advanced by flow progress reports; silent when the output is

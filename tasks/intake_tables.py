@@ -4,25 +4,28 @@ functions in ``tasks/features/intake.py``."""
 from __future__ import annotations
 
 import polars as pl
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from talentflow.core.settings import get_settings
 from talentflow.tasks.features.claims import (
     origin_shares_china,
     pull_ladder_china,
     returnee_signals_china,
 )
 from talentflow.tasks.features.intake import (
+    china_arrivals,
     chinese_us_doctorates,
     inbound_student_shares,
     inbound_students_china,
     inflow_shares_by_income_group,
     moe_students_by_category,
-    prior_ties_china,
+    prior_ties_by_year,
     researcher_inflows_china,
     researcher_move_shares,
     talent_ladder_china,
 )
+from talentflow.tasks.orcid_census import read_census
 from talentflow.tasks.sources.catalog import CATALOG
 
 UIS_INBOUND = "uis_inbound_and_net_flow"
@@ -67,8 +70,11 @@ INTAKE_SUITES = {
 }
 
 
-def intake_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """China's intake tables from the tidy source tables (keyed by dataset id)."""
+def intake_tables(
+    tidy: dict[str, pl.DataFrame], census: pl.DataFrame | None = None
+) -> dict[str, pl.DataFrame]:
+    """China's intake tables from the tidy source tables (keyed by dataset id) and, when
+    one was run, the ORCID census's arrivals (``tasks.orcid_census``)."""
     flows = pl.concat([tidy[d] for d in MPIDR_FLOWS], how="diagonal_relaxed")
     affiliations = pl.concat([tidy[d] for d in ORCID_RECORDS], how="diagonal_relaxed")
     inflows = researcher_inflows_china(flows, tidy[COUNTRY_LIST])
@@ -79,7 +85,9 @@ def intake_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
         "china_talent_ladder": talent_ladder_china(
             tidy[UIS_INBOUND], tidy[MOE_STUDENTS], flows, tidy[MACROPOLO]
         ),
-        "china_prior_ties": prior_ties_china(affiliations),
+        "china_prior_ties": prior_ties_by_year(
+            pl.concat([china_arrivals(affiliations), *([] if census is None else [census])])
+        ),
         "china_moe_students_by_category": moe_students_by_category(tidy[MOE_STUDENTS]),
         "china_inflow_shares_by_income": inflow_shares_by_income_group(inflows),
         "chinese_us_doctorates": doctorates,
@@ -95,4 +103,7 @@ def intake_tables(tidy: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
 
 @task(name="intake-tables", cache_policy=NO_CACHE)
 def build_intake_tables(tidy_paths: dict[str, str]) -> dict[str, pl.DataFrame]:
-    return intake_tables({d: pl.read_parquet(p) for d, p in tidy_paths.items()})
+    census = read_census(get_settings())
+    if census is not None:
+        get_run_logger().info("china_prior_ties: %d arrivals from the ORCID census", census.height)
+    return intake_tables({d: pl.read_parquet(p) for d, p in tidy_paths.items()}, census)

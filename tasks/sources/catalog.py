@@ -62,6 +62,18 @@ class RateLimit:
     burst: int
 
 
+#: The ORCID public data file: one figshare article per yearly release (the id ends the
+#: article's address, orcid.figshare.com/articles/dataset/ORCID_Public_Data_File_<year>/<id>);
+#: add each new October release here. Its summaries tarball is the file talentflow reads
+#: (``talentflow orcid-census``); figshare's API lists its size and MD5.
+ORCID_PUBLIC_DATA_FILES: dict[int, int] = {
+    2019: 9988322,
+    2020: 13066970,
+    2021: 16750535,
+    2022: 21220892,
+}
+ORCID_SUMMARIES_FILE = r"ORCID_\d{4}_10_summaries\.tar\.gz"
+
 #: Per-host request rates. ORCID's public API documents 12 requests/s with bursts of 40
 #: (then HTTP 503); the others publish no limit, so we stay well below anything abusive.
 RATE_LIMITS: dict[str, RateLimit] = {

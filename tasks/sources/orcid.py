@@ -40,8 +40,10 @@ Refreshing
   compressed, ~650 GiB uncompressed: never extract it, stream it with
   :func:`iter_affiliations_from_tarball`. One core reads ~2,600 records/s of 11 KB
   synthetic records and ~1,500/s of a 37 KB record (bench/orcid_extract.py, 2-core dev
-  machine), libxml2's parse being most of it: a full pass is 2-4 hours, in ~70 MiB. The
-  activities tarballs are not needed.
+  machine), libxml2's parse being most of it: a full pass is 2-4 hours on one core, in
+  ~70 MiB; ``workers=N`` parses in N processes while this one decompresses once
+  (bench/RESULTS.md has the speed-up). The activities tarballs are not needed.
+  ``talentflow orcid-census`` downloads it (``tasks.sources.large_file``) and reads it.
 - Public API v3.0 (``https://pub.orcid.org/v3.0/<orcid>/record``): 12 requests/s, burst
   40, then HTTP 503; for a handful of records only, never for a census.
 - The samples and the alumni table are frozen files (see the catalog).
@@ -83,6 +85,7 @@ import logging
 import re
 import tarfile
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -579,6 +582,32 @@ def _record_rows(data: bytes, where: str, member_orcid: str, parser: etree.XMLPa
     return rows
 
 
+#: Records a worker parses per task when extraction runs in parallel: large enough that
+#: sending them costs little beside parsing, small enough that memory stays flat.
+CHUNK_RECORDS = 1_000
+_WORKER_PARSER: etree.XMLParser | None = None
+
+
+def _parse_members(
+    path: str, members: list[tuple[str, bytes]]
+) -> tuple[list[tuple[list[Row], str | None]], int]:
+    """In a worker process: parse each ``(member name, bytes)`` of one chunk. Returns, in
+    order, each record's rows or its malformed-record fault, and the chunk's size.
+    A hostile record raises :class:`HostileInputError` in the caller."""
+    global _WORKER_PARSER
+    if _WORKER_PARSER is None:
+        _WORKER_PARSER = hardened_xml_parser()
+    results = []
+    for name, data in members:
+        where = f"{path}: member {name!r}"
+        filed_as = name.rsplit("/", 1)[-1].removesuffix(".xml")
+        try:
+            results.append((_record_rows(data, where, filed_as, _WORKER_PARSER), None))
+        except MalformedRecordError as error:
+            results.append(([], str(error).removeprefix(f"{path}: member ")))
+    return results, len(members)
+
+
 def _archive_ended_properly(tar: tarfile.TarFile) -> bool:
     """Whether tarfile stopped on the end-of-archive zero block rather than on end of
     data: it reads a 512-byte header at ``tar.offset`` and stops on an all-zero block
@@ -595,6 +624,7 @@ def iter_affiliations_from_tarball(
     *,
     summary: ExtractionSummary | None = None,
     max_malformed_share: float = 0.01,
+    workers: int = 1,
 ) -> Iterator[pl.DataFrame]:
     """Stream the affiliations of an ORCID public data file (summaries ``tar.gz``).
 
@@ -611,6 +641,11 @@ def iter_affiliations_from_tarball(
         it after the pass, or while it runs.
     max_malformed_share: once 1,000 members were met, more malformed records than this
         share stops the pass with :class:`ReaderError` (the format has probably changed).
+    workers: processes parsing records (default 1: in this process). With more, this
+        process decompresses the file once and checks every member's name and type, and
+        ``workers`` processes (spawned, not forked) parse chunks of
+        :data:`CHUNK_RECORDS` records; at most two chunks per worker are in flight, so
+        memory stays flat, and the frames come out in file order, the same as with one.
 
     Notes
     -----
@@ -621,6 +656,8 @@ def iter_affiliations_from_tarball(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     if not Path(path).is_file():
         raise ReaderError(f"{path}: no such file")
     summary = summary if summary is not None else ExtractionSummary(Path(path))
@@ -638,6 +675,35 @@ def iter_affiliations_from_tarball(
                 f"(over {max_malformed_share:.1%}); has the format changed? "
                 f"First faults: {'; '.join(summary.malformed_examples)}"
             )
+
+    def take(found: list[Row], fault: str | None) -> Iterator[pl.DataFrame]:
+        nonlocal rows
+        if fault is not None:
+            skip_malformed(fault)
+            return
+        summary.records_read += 1
+        if found:
+            summary.records_with_affiliations += 1
+            summary.affiliations += len(found)
+            rows.extend(found)
+        if len(rows) >= batch_size:
+            yield _frame(rows)
+            rows = []
+
+    pool = None
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    in_flight: deque = deque()
+    chunk: list[tuple[str, bytes]] = []
+
+    def drain(keep: int) -> Iterator[pl.DataFrame]:
+        while len(in_flight) > keep:
+            results, _ = in_flight.popleft().result()
+            for found, fault in results:
+                yield from take(found, fault)
 
     try:
         # Not tarfile.open(path, "r|gz"): its stream mode ignores a missing gzip trailer
@@ -664,20 +730,22 @@ def iter_affiliations_from_tarball(
                     continue
                 handle = tar.extractfile(member)
                 data = handle.read() if handle is not None else b""
+                if pool is not None:
+                    chunk.append((member.name, data))
+                    if len(chunk) >= CHUNK_RECORDS:
+                        in_flight.append(pool.submit(_parse_members, str(path), chunk))
+                        chunk = []
+                        yield from drain(keep=2 * workers)
+                    continue
                 try:
                     filed_as = member.name.rsplit("/", 1)[-1].removesuffix(".xml")
-                    found = _record_rows(data, where, filed_as, parser)
+                    found, fault = _record_rows(data, where, filed_as, parser), None
                 except MalformedRecordError as error:
-                    skip_malformed(str(error).removeprefix(f"{path}: member "))
-                    continue
-                summary.records_read += 1
-                if found:
-                    summary.records_with_affiliations += 1
-                    summary.affiliations += len(found)
-                    rows.extend(found)
-                if len(rows) >= batch_size:
-                    yield _frame(rows)
-                    rows = []
+                    found, fault = [], str(error).removeprefix(f"{path}: member ")
+                yield from take(found, fault)
+            if chunk:
+                in_flight.append(pool.submit(_parse_members, str(path), chunk))
+            yield from drain(keep=0)
             if not _archive_ended_properly(tar):
                 raise ReaderError(
                     f"{path}: the archive ends without its end-of-archive marker after "
@@ -691,6 +759,9 @@ def iter_affiliations_from_tarball(
             f"{path}: truncated or corrupt tar.gz after {summary.records_read:,} record(s) "
             f"(last member {summary.last_member!r}): {error}. Download the file again."
         ) from None
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     if summary.malformed and not summary.records_read:
         raise ReaderError(f"{path}: no record could be read. {summary.describe()}")
     if rows:

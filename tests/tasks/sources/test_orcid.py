@@ -23,6 +23,7 @@ import polars as pl
 import pytest
 from lxml import etree
 
+from talentflow.tasks.sources import orcid
 from talentflow.tasks.sources.catalog import CATALOG
 from talentflow.tasks.sources.formats import ReaderError, resolve_format
 from talentflow.tasks.sources.orcid import (
@@ -383,6 +384,34 @@ def test_streamed_batches_keep_records_whole(synthetic_file):
     assert all(frame.height >= 500 for frame in frames[:-1])
     owners = [set(frame["orcid"]) for frame in frames]
     assert sum(len(o) for o in owners) == len(set().union(*owners))  # no record split
+
+
+def test_parallel_extraction_gives_the_same_frames_and_counts_in_file_order(tmp_path, monkeypatch):
+    """Two worker processes, chunks of 37 records (so many chunks and a partial last one):
+    the same rows in the same order, and the same summary, malformed records included."""
+    path = write_synthetic_data_file(
+        tmp_path / "synthetic_parallel.tar.gz", 600, seed=5, malformed_records=4
+    )
+    monkeypatch.setattr(orcid, "CHUNK_RECORDS", 37)
+    serial, parallel = ExtractionSummary(path), ExtractionSummary(path)
+    one = list(iter_affiliations_from_tarball(path, batch_size=250, summary=serial))
+    two = list(iter_affiliations_from_tarball(path, batch_size=250, summary=parallel, workers=2))
+    assert pl.concat(two).equals(pl.concat(one))
+    assert [f.height for f in two] == [f.height for f in one]
+    assert (parallel.records_read, parallel.malformed, parallel.affiliations) == (
+        serial.records_read,
+        serial.malformed,
+        serial.affiliations,
+    )
+    assert parallel.malformed == 4 and parallel.complete
+
+
+def test_parallel_extraction_refuses_hostile_xml_naming_the_member(tmp_path):
+    member = ("summaries/007/0000-0001-5000-0007.xml", BILLION_LAUGHS)
+    path = _hostile_tarball(tmp_path / "synthetic_hostile_parallel.tar.gz", [member])
+    with pytest.raises(HostileInputError, match="entities") as caught:
+        list(iter_affiliations_from_tarball(path, workers=2))
+    assert repr(member[0]) in str(caught.value)
 
 
 def test_data_file_with_the_real_top_directory_name_reads_the_same(tmp_path):
