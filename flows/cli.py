@@ -355,20 +355,39 @@ def orcid_census_command(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Parsing processes (default: one per core).")
     ] = None,
+    ids: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="A file of ORCID iDs, one per line: read those records from the public "
+            "API instead (a cohort, never everyone).",
+        ),
+    ] = None,
 ) -> None:
     """Read the ORCID public data file (tens of GB; the download resumes where it stopped
     and is checked against figshare's MD5) and keep everyone whose career moves into China:
     the evidence for claim (b), used by every later run."""
     from talentflow.flows.orcid_census import orcid_census
 
-    if article is not None and file is not None:
-        raise typer.BadParameter("give --article or --file, not both", param_hint="--file")
+    if sum(option is not None for option in (article, file, ids)) > 1:
+        raise typer.BadParameter("give one of --article, --file and --ids", param_hint="--file")
+    if ids is not None:
+        from talentflow.tasks.orcid_census import read_ids
+
+        try:
+            read_ids(ids)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--ids") from None
     if file is not None and "synthetic" in file.name.lower():
         raise typer.BadParameter(
             f"{file}: a synthetic file never produces a published finding", param_hint="--file"
         )
     path = orcid_census(
-        article_id=article, file=str(file) if file is not None else None, workers=workers
+        article_id=article,
+        file=str(file) if file is not None else None,
+        workers=workers,
+        ids_file=str(ids) if ids is not None else None,
     )
     console.print(f"ORCID census: {path}")
 

@@ -40,7 +40,14 @@ class Ingested:
 def ensure_rate_limits(dataset_ids: list[str]) -> None:
     """Create (or update) the Prefect global concurrency limits, with slot decay, that
     pace requests to each rate-limited host the datasets use."""
-    hosts = {urlparse(dataset(d).url).hostname for d in dataset_ids if dataset(d).url}
+    ensure_rate_limits_for_hosts(
+        [urlparse(dataset(d).url).hostname for d in dataset_ids if dataset(d).url]
+    )
+
+
+def ensure_rate_limits_for_hosts(hosts_named: list[str | None]) -> None:
+    """Create (or update) the Prefect rate limits of these hosts (those in RATE_LIMITS)."""
+    hosts = set(hosts_named)
     with get_client(sync_client=True) as client:
         for host in sorted(hosts & set(RATE_LIMITS)):
             limit = RATE_LIMITS[host]

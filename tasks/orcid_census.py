@@ -1,5 +1,6 @@
 """The ORCID census: every researcher whose career moves into China, from the ORCID
-public data file, for claim (b) of the seed question (docs/metrics.md, The seed's claims).
+public data file (or, for a list of people, the public API), for claim (b) of the seed
+question (docs/metrics.md, The seed's claims).
 
 Two steps, each a Prefect task: download the release's summaries tarball from figshare
 (resumable, checked against figshare's MD5: ``tasks.sources.large_file``), then stream it
@@ -9,6 +10,12 @@ one row per person arriving in China (tens of thousands, not 22 million), is wri
 ``<data_dir>/orcid/china_arrivals.parquet`` with a JSON sidecar saying which file it came
 from; every later pipeline run adds those people to ``china_prior_ties``.
 
+For a known list of people (a cohort of grantees, a department), :func:`census_from_api`
+reads each record from the public API v3.0 instead, paced by the catalog's rate limit for
+``pub.orcid.org`` (a Prefect global concurrency limit) and retried on 429/503 with the
+server's ``Retry-After``; a record that is gone (404, 409 deactivated) is counted, not
+fatal. Never use it for a census of everyone: that is what the data file is for.
+
 A file whose name says ``synthetic`` is refused: synthetic data never produces a
 published finding.
 """
@@ -17,6 +24,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,10 +39,13 @@ from talentflow.core.settings import Settings
 from talentflow.core.storage import atomic_write_bytes
 from talentflow.tasks.features.intake import ARRIVAL_SCHEMA, china_arrivals
 from talentflow.tasks.sources.catalog import ORCID_SUMMARIES_FILE
+from talentflow.tasks.sources.fetch import FetchError, _backoff, _retry_after
 from talentflow.tasks.sources.large_file import download_resumable, figshare_files, pick_file
 from talentflow.tasks.sources.orcid import (
+    ORCID_ID,
     ExtractionSummary,
     iter_affiliations_from_tarball,
+    parse_message,
     tidy_records,
 )
 
@@ -125,3 +137,108 @@ def read_census(settings: Settings) -> pl.DataFrame | None:
     if "synthetic" in str(sidecar.get("source_file", "")).lower():
         return None
     return pl.read_parquet(path)
+
+
+ORCID_API = "https://pub.orcid.org/v3.0"
+#: Answers that mean the record is not (or no longer) public: counted, not fatal.
+GONE = {404, 409, 410}
+RETRY = {429, 500, 502, 503, 504}
+
+
+def read_ids(path: Path) -> list[str]:
+    """ORCID iDs, one per line (blank lines and ``#`` comments skipped); ValueError naming
+    the first line that is not an iD."""
+    ids = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip().removeprefix("https://orcid.org/")
+        if not text:
+            continue
+        if not ORCID_ID.match(text):
+            raise ValueError(
+                f"{path}, line {number}: {text!r} is not an ORCID iD (0000-0000-0000-000X)"
+            )
+        ids.append(text)
+    if not ids:
+        raise ValueError(f"{path}: no ORCID iD in the file")
+    return list(dict.fromkeys(ids))
+
+
+def api_record(
+    orcid_id: str,
+    client: httpx.Client,
+    *,
+    attempts: int = 4,
+    pace: Callable[[], None] = lambda: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes | None:
+    """One record of the public API as XML, or None when it is gone. ``pace`` is called
+    before every request (the rate limit); 429 and 5xx are retried, honouring
+    ``Retry-After``."""
+    url = f"{ORCID_API}/{orcid_id}/record"
+    for attempt in range(1, attempts + 1):
+        pace()
+        try:
+            response = client.get(url, headers={"Accept": "application/vnd.orcid+xml"})
+        except httpx.TransportError as error:
+            fault = f"{type(error).__name__}: {error}"
+        else:
+            if response.status_code == 200:
+                return response.content
+            if response.status_code in GONE:
+                return None
+            if response.status_code not in RETRY:
+                raise FetchError(f"{url}: HTTP {response.status_code}; not retried")
+            fault = f"HTTP {response.status_code}"
+            wait = _retry_after(response)
+            if wait is not None and attempt < attempts:
+                sleep(min(wait, 60.0))
+                continue
+        if attempt < attempts:
+            sleep(_backoff(attempt, 1.0, 30.0))
+    raise FetchError(f"{url}: failed after {attempts} attempts; the last: {fault}")
+
+
+def census_from_api(
+    ids: Iterable[str],
+    client: httpx.Client,
+    *,
+    pace: Callable[[], None] = lambda: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The arrivals in China among ``ids`` and how many records were read and gone."""
+    frames, counts = [], {"requested": 0, "read": 0, "gone": 0}
+    for orcid_id in ids:
+        counts["requested"] += 1
+        data = api_record(orcid_id, client, pace=pace, sleep=sleep)
+        if data is None:
+            counts["gone"] += 1
+            continue
+        counts["read"] += 1
+        frames.append(parse_message(data, f"{ORCID_API}/{orcid_id}/record"))
+    if not frames:
+        return pl.DataFrame(schema=ARRIVAL_SCHEMA), counts
+    return china_arrivals(tidy_records(pl.concat(frames))).sort("year", "orcid"), counts
+
+
+@task(name="orcid-api", cache_policy=NO_CACHE)
+def census_from_api_ids(ids: list[str], destination: Path) -> Path:
+    """Read ``ids`` from the public API at the catalog's pace and write their arrivals."""
+    from prefect.concurrency.sync import rate_limit
+
+    from talentflow.tasks.sources.catalog import RATE_LIMITS
+
+    limit = RATE_LIMITS["pub.orcid.org"].name
+    with httpx.Client(
+        timeout=httpx.Timeout(30.0, connect=15.0),
+        headers={"User-Agent": "talentflow (+https://github.com/talentflow)"},
+    ) as client:
+        arrivals, counts = census_from_api(
+            ids, client, pace=lambda: rate_limit(limit, timeout_seconds=600)
+        )
+    summary = ExtractionSummary(Path(f"ORCID public API v3.0, {len(ids)} iD(s)"))
+    summary.records_read, summary.complete = counts["read"], True
+    write_census(arrivals, summary, destination)
+    get_run_logger().info(
+        "ORCID API: %(read)d of %(requested)d records read, %(gone)d gone", counts
+    )
+    return destination

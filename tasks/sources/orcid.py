@@ -454,6 +454,13 @@ def parse_records(path: Path) -> pl.DataFrame:
     """
     name, data = open_payload(path, "*")
     where = f"{path}" if name == path.name else f"{path} ({name})"
+    return parse_message(data, where)
+
+
+def parse_message(data: bytes, where: str) -> pl.DataFrame:
+    """Affiliations in one ORCID API v3.0 message held in memory (a file's bytes, or a
+    response of the public API): :func:`parse_records` without the file; ``where`` names
+    it in errors."""
     body = data.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not body:
         raise ReaderError(f"{where}: the file is empty")

@@ -17,7 +17,11 @@ import pytest
 from talentflow.tasks import orcid_census
 from talentflow.tasks.features.intake import china_arrivals, prior_ties_by_year
 from talentflow.tasks.sources.large_file import RemoteFile, download_resumable
-from talentflow.tasks.sources.orcid import affiliations_from_tarball, tidy_records
+from talentflow.tasks.sources.orcid import (
+    AFFILIATION_SCHEMA,
+    affiliations_from_tarball,
+    tidy_records,
+)
 from tests.synthetic_orcid import write_synthetic_data_file
 from tests.tasks.sources.test_large_file import Handler, Served
 
@@ -89,4 +93,117 @@ def test_the_command_refuses_a_synthetic_file_or_two_sources_at_once(synthetic_f
     both = CliRunner().invoke(
         app, ["orcid-census", "--article", "21220892", "--file", str(synthetic_file)]
     )
-    assert both.exit_code == 2 and "give --article or --file, not both" in both.output
+    assert both.exit_code == 2 and "give one of --article, --file and --ids" in both.output
+
+
+def test_the_api_path_reads_each_record_at_the_catalogs_pace_and_counts_the_gone(tmp_path):
+    """Synthetic records behind the API's paths on a loopback server: one busy (503 with
+    Retry-After, then served), one gone (404); every request first takes a rate slot."""
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.synthetic_orcid import iter_synthetic_records, render_synthetic_record
+
+    records = {r.orcid: r for r in iter_synthetic_records(40, seed=9)}
+    ids = list(records)
+    busy, gone = ids[3], ids[5]
+    seen: list[str] = []
+
+    class Api(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            orcid_id = self.path.split("/")[2]
+            seen.append(orcid_id)
+            if orcid_id == gone or orcid_id not in records:
+                status, body, headers = 404, b"", {}
+            elif orcid_id == busy and seen.count(busy) == 1:
+                status, body, headers = 503, b"", {"Retry-After": "0"}
+            else:
+                status, body, headers = 200, render_synthetic_record(records[orcid_id]), {}
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    paced: list[int] = []
+    original = orcid_census.ORCID_API
+    orcid_census.ORCID_API = f"http://127.0.0.1:{server.server_address[1]}/v3.0"
+    try:
+        with httpx.Client(timeout=5.0) as client:
+            arrivals, counts = orcid_census.census_from_api(
+                ids, client, pace=lambda: paced.append(1), sleep=lambda _: None
+            )
+    finally:
+        orcid_census.ORCID_API = original
+        server.shutdown()
+        server.server_close()
+    assert counts == {"requested": 40, "read": 39, "gone": 1}
+    assert arrivals.height > 0  # the synthetic cohort has people moving into China
+    assert len(paced) == len(seen) == 41  # one retry of the busy record
+    kept = [r for orcid_id, r in records.items() if orcid_id != gone]
+    rows = [tuple(item[c] for c in AFFILIATION_SCHEMA) for r in kept for item in r.affiliations]
+    expected = china_arrivals(
+        tidy_records(pl.DataFrame(rows, schema=AFFILIATION_SCHEMA, orient="row"))
+    )
+    assert arrivals.equals(expected.sort("year", "orcid"))
+
+
+def test_an_ids_file_with_a_wrong_line_is_refused_naming_it(tmp_path):
+    ids = tmp_path / "cohort.txt"
+    ids.write_text(
+        "# grantees\n0000-0002-7869-831X\nhttps://orcid.org/0000-0001-5000-0007\nnot-an-id\n"
+    )
+    with pytest.raises(ValueError, match=r"cohort.txt, line 4: 'not-an-id' is not an ORCID iD"):
+        orcid_census.read_ids(ids)
+    ids.write_text(
+        "0000-0002-7869-831X\nhttps://orcid.org/0000-0001-5000-0007\n0000-0002-7869-831X\n"
+    )
+    assert orcid_census.read_ids(ids) == ["0000-0002-7869-831X", "0000-0001-5000-0007"]
+
+
+def test_the_flow_reads_an_ids_file_through_prefects_rate_limit(
+    prefect_harness, settings_env, tmp_path, monkeypatch
+):
+    """``talentflow orcid-census --ids``: the iDs read from the (loopback) API under the
+    pub.orcid.org rate limit, the census written where the next run reads it."""
+    from http.server import BaseHTTPRequestHandler
+
+    from typer.testing import CliRunner
+
+    from talentflow.flows.cli import app
+    from tests.synthetic_orcid import iter_synthetic_records, render_synthetic_record
+
+    records = {r.orcid: r for r in iter_synthetic_records(12, seed=9)}
+
+    class Api(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            body = render_synthetic_record(records[self.path.split("/")[2]])
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(
+        orcid_census, "ORCID_API", f"http://127.0.0.1:{server.server_address[1]}/v3.0"
+    )
+    ids = tmp_path / "cohort.txt"
+    ids.write_text("\n".join(records) + "\n")
+    try:
+        result = CliRunner().invoke(app, ["orcid-census", "--ids", str(ids)])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 0, result.output
+    census = orcid_census.read_census(settings_env)
+    assert census is not None and census.height > 0
+    sidecar = orcid_census.census_path(settings_env).with_suffix(".json").read_text()
+    assert "ORCID public API v3.0, 12 iD(s)" in sidecar
