@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from talentflow.core.storage import atomic_path, atomic_write_bytes, quarantine_
 from talentflow.tasks.sources.catalog import RATE_LIMITS, Dataset, dataset
 from talentflow.tasks.sources.fetch import Download, fetch
 from talentflow.tasks.sources.formats import ReaderError, resolve_format
+
+logger = logging.getLogger(__name__)
 
 # Never plain ".json": a JSON snapshot (an ORCID record) is itself "<sha256>.json".
 SIDECAR_SUFFIX = ".meta.json"
@@ -162,16 +165,40 @@ def record_accepted(snapshot: Snapshot, settings: Settings, **details: object) -
         **details,
     }
     ledger = snapshots_dir(settings, snapshot.dataset_id) / "accepted.jsonl"
-    with ledger.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, default=str) + "\n")
+    # Rewritten whole and renamed into place, never appended: a process killed mid-write
+    # leaves the previous ledger, not a torn last line. A ledger holds one line per
+    # accepted release (a few hundred bytes each), so rewriting it costs nothing.
+    kept = [json.dumps(e, default=str) for e in _ledger_entries(ledger)]
+    lines = [*kept, json.dumps(entry, default=str)]
+    atomic_write_bytes(ledger, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def _ledger_entries(ledger: Path) -> list[dict]:
+    """The entries of a ledger; a damaged line (a torn write by an older version, an edit)
+    is skipped with a warning naming the file and the line, never fatal."""
+    if not ledger.exists():
+        return []
+    entries = []
+    for number, line in enumerate(ledger.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            logger.warning(
+                "%s, line %d: damaged ledger entry skipped (%s); the snapshot it named "
+                "will be accepted again on its next pull",
+                ledger,
+                number,
+                error.msg,
+            )
+    return entries
 
 
 def accepted_history(settings: Settings, dataset_id: str) -> list[dict]:
-    """Accepted snapshots of a dataset, oldest first."""
+    """Accepted snapshots of a dataset, oldest first (damaged lines skipped, with a warning)."""
     ledger = snapshots_dir(settings, dataset_id) / "accepted.jsonl"
-    if not ledger.exists():
-        return []
-    return [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines() if line]
+    return _ledger_entries(ledger)
 
 
 @task(name="pull-snapshot", task_run_name="pull-{dataset_id}", cache_policy=NO_CACHE)

@@ -65,3 +65,25 @@ def test_a_json_snapshot_and_its_sidecar_do_not_collide(settings_env):
     assert snapshot.sidecar_path != snapshot.path
     assert json.loads(snapshot.sidecar_path.read_text())["sha256"] == snapshot.sha256
     assert snapshot.path.stat().st_mode & 0o044, "snapshots are readable beyond their owner"
+
+
+def test_a_torn_ledger_line_is_skipped_with_a_warning_and_the_next_accept_repairs_it(
+    settings_env, caplog
+):
+    """A ledger whose last line was torn by a kill (an older version appended) does not
+    stop the dataset from ever being accepted again."""
+    from talentflow.tasks.snapshots import accepted_history, record_accepted
+
+    source = CATALOG[RESEARCHERS_PER_MILLION]
+    snapshot = store_snapshot(source, fetch(source, settings_env), settings_env)
+    record_accepted(snapshot, settings_env, rows=1)
+    ledger = snapshot.path.parent / "accepted.jsonl"
+    ledger.write_text(ledger.read_text() + '{"sha256": "abc", "accep')  # torn
+    with caplog.at_level("WARNING"):
+        history = accepted_history(settings_env, source.id)
+    assert [entry["sha256"] for entry in history] == [snapshot.sha256]
+    assert f"{ledger}, line 2: damaged ledger entry skipped" in caplog.text
+    record_accepted(snapshot, settings_env, rows=2)
+    lines = ledger.read_text().splitlines()
+    assert [json.loads(line)["rows"] for line in lines] == [1, 2]  # repaired, whole
+    assert not list(ledger.parent.glob("*.tmp*"))
