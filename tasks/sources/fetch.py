@@ -50,6 +50,7 @@ import httpx
 
 from talentflow.core.settings import Settings
 from talentflow.tasks.sources.catalog import Dataset
+from talentflow.tasks.sources.formats import expansion_fault
 
 
 class FetchError(RuntimeError):
@@ -365,8 +366,11 @@ def _archive_fault(data: bytes) -> str | None:
     elif data[:2] == b"\x1f\x8b":
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-                while stream.read(1 << 20):
-                    pass
+                expanded = 0
+                while block := stream.read(1 << 20):
+                    expanded += len(block)
+                    if (fault := expansion_fault(expanded, len(data))) is not None:
+                        return fault
         except (EOFError, zlib.error, OSError) as error:
             return f"the gzip file is truncated or corrupt ({type(error).__name__}: {error})"
     return None

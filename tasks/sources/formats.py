@@ -36,6 +36,41 @@ class ReaderError(ValueError):
     """A raw file that cannot be read as the format it claims to be."""
 
 
+#: Bounded decompression (every gzip and zip talentflow opens): a payload may expand to at
+#: most MAX_PAYLOAD_BYTES, and beyond RATIO_FREE_BYTES to at most MAX_RATIO times its
+#: compressed size. Real sources expand 3-30 times (CSV, XML); a decompression bomb
+#: expands a thousand times and more. Checked while decompressing, so a bomb is refused
+#: after RATIO_FREE_BYTES, not after it filled the memory.
+MAX_PAYLOAD_BYTES = 2 * 1024**3
+MAX_RATIO = 100
+RATIO_FREE_BYTES = 64 * 1024**2
+
+
+def expansion_fault(expanded: int, compressed: int) -> str | None:
+    """Why ``compressed`` bytes expanding to (at least) ``expanded`` is refused, or None."""
+    if expanded > MAX_PAYLOAD_BYTES:
+        return f"expands beyond {MAX_PAYLOAD_BYTES:,} bytes, the most talentflow opens"
+    if expanded > RATIO_FREE_BYTES and expanded > MAX_RATIO * compressed:
+        return (
+            f"{compressed:,} compressed bytes expand to more than {expanded:,} (over "
+            f"{MAX_RATIO}:1): a decompression bomb, not data"
+        )
+    return None
+
+
+def bounded_read(stream: io.BufferedIOBase, compressed: int, where: str) -> bytes:
+    """Everything ``stream`` (a decompressing reader) yields, refused with ReaderError as
+    soon as :func:`expansion_fault` finds a fault."""
+    parts, expanded = [], 0
+    while block := stream.read(1 << 20):
+        expanded += len(block)
+        fault = expansion_fault(expanded, compressed)
+        if fault is not None:
+            raise ReaderError(f"{where}: refused: {fault}")
+        parts.append(block)
+    return b"".join(parts)
+
+
 def open_payload(path: Path, member_pattern: str = "*.csv") -> tuple[str, bytes]:
     """Return (name, bytes) of the data file: the file itself, or its gunzipped
     content, or the member of a zip download that matches ``member_pattern``."""
@@ -44,7 +79,8 @@ def open_payload(path: Path, member_pattern: str = "*.csv") -> tuple[str, bytes]
         raise ReaderError(f"{path}: the file is empty")
     if data[:2] == b"\x1f\x8b":
         try:
-            return path.name.removesuffix(".gz"), gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+                return path.name.removesuffix(".gz"), bounded_read(stream, len(data), str(path))
         except (OSError, EOFError) as error:
             raise ReaderError(f"{path}: truncated or corrupt gzip: {error}") from error
     if data[:4] == b"PK\x03\x04":
@@ -60,7 +96,11 @@ def open_payload(path: Path, member_pattern: str = "*.csv") -> tuple[str, bytes]
                     f"{path}: expected one member matching {member_pattern!r} in the zip, "
                     f"found {archive.namelist()}"
                 )
-            return names[0], archive.read(names[0])
+            with archive.open(names[0]) as member:
+                where = f"{path} ({names[0]})"
+                return names[0], bounded_read(
+                    member, archive.getinfo(names[0]).compress_size, where
+                )
         except zipfile.BadZipFile as error:
             raise ReaderError(f"{path}: truncated or corrupt zip: {error}") from error
     return path.name, data
