@@ -63,13 +63,14 @@ def run(
 ) -> None:
     """Run the whole pipeline once; show where its tables and reports are."""
     zoo = _checked_models(models)
+    from talentflow.flows.preflight import before_a_run
+
+    settings = _preflight(before_a_run, as_of, until_year, min_observed_years)
     from talentflow.core.facts import compact_number
-    from talentflow.core.settings import get_settings
     from talentflow.flows.pipeline import PIPELINE_DATASETS, pipeline
     from talentflow.flows.progress import add_listener, remove_listener
     from talentflow.tasks.report import headline_forecasts
 
-    settings = get_settings()
     source = f"mirror {settings.mirror}" if settings.mirror else "live publisher downloads"
     console.print(f"talentflow: reading sources from {source}; data in {settings.data_dir}")
     with _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance:
@@ -124,11 +125,14 @@ def pull(
     ] = None,
 ) -> None:
     """Pull datasets into snapshots, validate and tidy them, and summarise what landed."""
-    from talentflow.flows.ingest import IngestFailed, ingest
-    from talentflow.flows.progress import add_listener, remove_listener
+    from talentflow.flows.preflight import before_a_pull
     from talentflow.tasks.sources.catalog import CATALOG
 
     selected = list(sources or CATALOG)
+    _preflight(before_a_pull, selected)
+    from talentflow.flows.ingest import IngestFailed, ingest
+    from talentflow.flows.progress import add_listener, remove_listener
+
     with _progress_bar(len(selected), "pulling") as advance:
         add_listener(advance)
         try:
@@ -216,7 +220,6 @@ def forecasts(
     limit: Annotated[int, typer.Option(help="Rows shown by --format table.")] = 40,
 ) -> None:
     """Show the published forecasts, filtered; as a table, or CSV/JSON for other tools."""
-    from talentflow.core.settings import get_settings
     from talentflow.flows import consume
 
     errors = Console(stderr=True)
@@ -237,8 +240,12 @@ def forecasts(
         raise typer.BadParameter(str(error)) from None
     if output is not None and output_format is OutputFormat.table:
         raise typer.BadParameter("--output needs --format csv or json", param_hint="--output")
+    from talentflow.flows.preflight import check_output, checked_settings
+
+    _preflight(check_output, output)
+    settings = _preflight(checked_settings)
     try:
-        published = consume.read_published_forecasts(get_settings())
+        published = consume.read_published_forecasts(settings)
     except consume.ForecastsNotPublished as error:
         errors.print(str(error), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -291,6 +298,19 @@ def serve(
     serve_schedules(limit=limit)
 
 
+def _preflight(check, *args):
+    """Run one check of ``flows.preflight``; a refusal prints its one line and exits 2."""
+    from talentflow.flows.preflight import PreflightError
+
+    try:
+        return check(*args)
+    except PreflightError as error:
+        Console(stderr=True).print(
+            f"talentflow: {error}", style="red", markup=False, soft_wrap=True
+        )
+        raise typer.Exit(2) from None
+
+
 def _checked_models(models: str | None) -> list[str] | None:
     """``--models`` as a list, refused at once (before any download) when it names a model
     the zoo does not have or leaves out a baseline every model is judged against."""
@@ -325,10 +345,14 @@ def replays(
     year), then run it on all the data, which scores every stored replay on the years that
     followed (the replay_scores table and the backtest report)."""
     zoo = _checked_models(models)
-    if not 1990 <= first <= last:
+    from talentflow.flows.preflight import FIRST_AS_OF, before_a_run
+
+    if not FIRST_AS_OF <= first <= last:
         raise typer.BadParameter(
-            f"--from {first} --to {last}: need 1990 <= from <= to", param_hint="--from/--to"
+            f"--from {first} --to {last}: need {FIRST_AS_OF} <= from <= to",
+            param_hint="--from/--to",
         )
+    _preflight(before_a_run, last)
     from talentflow.flows.pipeline import pipeline
 
     for vintage in range(first, last + 1):

@@ -70,7 +70,9 @@ def test_pull_reports_flow_progress_to_the_bar_and_prints_only_its_table(monkeyp
         ]
 
     monkeypatch.setattr(talentflow.flows.ingest, "ingest", stand_in_ingest)
-    result = CliRunner().invoke(cli.app, ["pull", "wdi_researchers", "wpp_by_age"])
+    result = CliRunner().invoke(
+        cli.app, ["pull", "wdi_sp_pop_scie_rd_p6", "wpp2024_population_by_age5"]
+    )
     assert result.exit_code == 0, result.output
     assert seen_listeners == [1] and progress._listeners == []
     assert "2 dataset(s) pulled" in result.stdout

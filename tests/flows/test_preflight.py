@@ -1,0 +1,92 @@
+"""Wrong options and configuration fail before any work, in one line naming the value and
+what is allowed, with exit code 2 and no traceback; nothing is pulled or published."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from typer.testing import CliRunner
+
+from talentflow.flows import cli
+
+
+@pytest.fixture
+def no_work(monkeypatch, settings_env):
+    """The pipeline and the ingest flow fail the test if a command reaches them."""
+    import talentflow.flows.ingest
+    import talentflow.flows.pipeline
+
+    def reached(*args, **kwargs):
+        raise AssertionError("the command started work despite a bad value")
+
+    monkeypatch.setattr(talentflow.flows.pipeline, "pipeline", reached)
+    monkeypatch.setattr(talentflow.flows.ingest, "ingest", reached)
+    return settings_env
+
+
+def refused(arguments: list[str]) -> str:
+    result = CliRunner().invoke(cli.app, arguments)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["run", "--as-of", "1800"], "--as-of 1800: allowed 2000-"),
+        (["run", "--until-year", "1999"], "--until-year 1999: allowed "),
+        (["run", "--until-year", "2200"], "-2100 (after the data"),
+        (
+            ["run", "--as-of", "2012", "--until-year", "2010"],
+            "--until-year 2010: allowed 2013-2100",
+        ),
+        (["run", "--min-observed-years", "1"], "--min-observed-years 1: allowed 3 or more"),
+        (["pull", "wdi_sp_pop_scie_rd_p7"], "did you mean wdi_sp_pop_scie_rd_p6"),
+        (["pull", "nosuchdataset"], "no dataset 'nosuchdataset' in the catalog"),
+    ],
+)
+def test_a_bad_option_is_refused_in_one_line(no_work, arguments, message):
+    assert message in refused(arguments)
+
+
+def test_a_bad_task_runner_names_the_variable_and_the_choices(no_work, monkeypatch):
+    monkeypatch.setenv("TALENTFLOW_TASK_RUNNER", "bogus")
+    line = refused(["run"])
+    assert "TALENTFLOW_TASK_RUNNER='bogus'" in line and "'threads' or 'dask'" in line
+
+
+def test_a_missing_mirror_is_one_line(no_work, monkeypatch, tmp_path):
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(tmp_path / "nowhere"))
+    assert "TALENTFLOW_MIRROR=" in refused(["run"])
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(tmp_path))
+    assert "not a source mirror (no MANIFEST.md" in refused(["pull"])
+
+
+def test_a_data_directory_that_is_a_file_is_one_line(no_work, monkeypatch, tmp_path):
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a folder")
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(occupied))
+    assert f"TALENTFLOW_DATA_DIR={occupied}: cannot write there" in refused(["run"])
+
+
+def test_a_database_that_is_down_or_not_postgres_is_refused_before_work(no_work, monkeypatch):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "TALENTFLOW_DATABASE_URL", f"postgresql+psycopg://talentflow:secret@127.0.0.1:{port}/x"
+    )
+    line = refused(["run"])
+    assert f"127.0.0.1:{port}" in line and "cannot connect" in line
+    assert "secret" not in line  # the password is never printed
+    monkeypatch.setenv("TALENTFLOW_DATABASE_URL", "mysql+pymysql://u@127.0.0.1/x")
+    assert "must be a postgresql+psycopg:// URL, not mysql+pymysql://" in refused(["run"])
+
+
+def test_forecasts_to_a_folder_is_refused(no_work, tmp_path):
+    line = refused(["forecasts", "--format", "csv", "--output", str(tmp_path)])
+    assert f"--output {tmp_path}: is a folder" in line
