@@ -136,3 +136,97 @@ def atomic_write_bytes(destination: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+# -- one writer per data directory -----------------------------------------------------------
+
+WRITER_LOCK = ".writer.lock"
+_held: dict[Path, int] = {}  # lock file -> depth, for this process's own nested flows
+
+
+class DataDirectoryBusy(RuntimeError):
+    """Another process is writing to the data directory; the message says which."""
+
+
+@contextmanager
+def writer_lock(settings: Settings, what: str) -> Iterator[None]:
+    """Hold the data directory's writer lock while ``what`` (``run``, ``pull``…) writes;
+    raise :class:`DataDirectoryBusy`, naming the holder, when another process holds it.
+
+    An advisory ``flock`` on ``<data_dir>/.writer.lock``, hand-written rather than a
+    dependency because its one property matters most: the kernel drops the lock when the
+    holding process dies, so a killed run never leaves a stale lock behind. The holder
+    writes its pid, command and start time into the file for the message. Re-entrant in
+    one process (the pipeline runs the ingest flow inside it). POSIX only."""
+    import fcntl
+    import json
+    import sys
+    from datetime import UTC, datetime
+
+    path = settings.data_dir / WRITER_LOCK
+    if _held.get(path):
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "{}"
+            try:
+                who = json.loads(holder)
+            except ValueError:
+                who = {}
+            raise DataDirectoryBusy(
+                f"{settings.data_dir} is being written by another talentflow process "
+                f"(pid {who.get('pid', '?')}, `{who.get('what', '?')}` since "
+                f"{who.get('since', '?')}); wait for it to finish, or set TALENTFLOW_DATA_DIR "
+                "to another folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "what": what,
+                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "argv": sys.argv[:4],
+                }
+            )
+        )
+        handle.flush()
+        _held[path] = 1
+        try:
+            yield
+        finally:
+            del _held[path]
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+def holding_writer_lock(what: str):
+    """Decorate a flow function so its whole run holds :func:`writer_lock` (the pipeline,
+    ingest and census flows: whoever starts them, the CLI, a worker or ``serve``)."""
+    import functools
+
+    from talentflow.core.settings import get_settings
+
+    def decorate(function):
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            with writer_lock(get_settings(), what):
+                return function(*args, **kwargs)
+
+        return locked
+
+    return decorate

@@ -94,12 +94,34 @@ def read_published_forecasts(settings: Settings) -> pl.DataFrame:
     return forecasts
 
 
-def _forecasts_latest(database: Path) -> pl.DataFrame | None:
+#: How long a reader waits for a writer's DuckDB lock before it reads the Parquet file.
+READER_WAIT_SECONDS = 10.0
+
+
+def _forecasts_latest(database: Path, wait_seconds: float | None = None) -> pl.DataFrame | None:
+    """``forecasts_latest`` from DuckDB; None when the database or view is missing, or
+    when a writer holds the file longer than ``wait_seconds`` (DuckDB allows one writing
+    process and no reader beside it): the caller then reads the published Parquet file,
+    which a publish replaces atomically."""
     if not database.is_file():
         return None
+    import time
+
     import duckdb
 
-    with duckdb.connect(str(database), read_only=True) as connection:
+    wait = READER_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            connection = duckdb.connect(str(database), read_only=True)
+            break
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                if "lock" in str(error).lower():
+                    return None
+                raise
+            time.sleep(0.25)
+    with connection:
         views = connection.execute(
             "SELECT count(*) FROM duckdb_views() WHERE view_name = 'forecasts_latest'"
         ).fetchall()[0][0]

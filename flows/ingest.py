@@ -14,6 +14,7 @@ from prefect import flow, get_client, runtime
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
+from talentflow.core.storage import holding_writer_lock
 from talentflow.flows.progress import FlowProgress
 from talentflow.tasks.report import publish_data_docs, publish_validation_summary
 from talentflow.tasks.snapshots import pull_snapshot
@@ -95,6 +96,7 @@ def ingest_run_name(datasets: list[str] | None) -> str:
     persist_result=False,
     result_serializer="json",
 )
+@holding_writer_lock("ingest")
 def ingest(datasets: list[str] | None = None) -> list[Ingested]:
     """Pull ``datasets`` (default: the whole catalog), keep snapshots, validate, tidy."""
     dataset_ids = list(datasets or CATALOG)

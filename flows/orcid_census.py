@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import flow
 
 from talentflow.core.settings import get_settings
+from talentflow.core.storage import holding_writer_lock
 from talentflow.tasks.orcid_census import (
     census_from_api_ids,
     census_from_file,
@@ -19,6 +20,7 @@ from talentflow.tasks.sources.catalog import ORCID_PUBLIC_DATA_FILES
 
 
 @flow(name="orcid-census", persist_result=False, result_serializer="json")
+@holding_writer_lock("orcid-census")
 def orcid_census(
     article_id: int | None = None,
     file: str | None = None,

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from talentflow.core.settings import get_settings
+from talentflow.core.storage import holding_writer_lock
 from talentflow.core.tables import RUN_TABLES
 from talentflow.flows.forecasting import forecast_task_runner
 from talentflow.flows.forecasting import forecasts as forecast_flow
@@ -121,6 +122,7 @@ def rename_this_run(name: str) -> None:
     persist_result=False,
     result_serializer="json",
 )
+@holding_writer_lock("pipeline")
 def pipeline(
     until_year: int = 2050,
     min_observed_years: int = 8,

@@ -107,6 +107,18 @@ def check_database(settings: Settings, timeout_seconds: int = 5) -> None:
         engine.dispose()
 
 
+def check_writer_free(settings: Settings) -> None:
+    """No other process is writing to the data directory (the flows hold the lock for
+    their whole run; this only fails early with the holder's name)."""
+    from talentflow.core.storage import DataDirectoryBusy, writer_lock
+
+    try:
+        with writer_lock(settings, "check"):
+            pass
+    except DataDirectoryBusy as error:
+        raise PreflightError(str(error)) from None
+
+
 def check_years(
     as_of: int | None, until_year: int, min_observed_years: int, today: datetime | None = None
 ) -> None:
@@ -148,8 +160,6 @@ def check_output(path: Path | None) -> None:
         return
     if path.is_dir():
         raise PreflightError(f"--output {path}: is a folder; give a file name, e.g. {path}/out.csv")
-    if not path.parent.is_dir():
-        raise PreflightError(f"--output {path}: the folder {path.parent} does not exist")
 
 
 def before_a_run(
@@ -160,6 +170,7 @@ def before_a_run(
     settings = checked_settings()
     check_mirror(settings)
     check_data_dir(settings)
+    check_writer_free(settings)
     check_database(settings)
     return settings
 
@@ -171,4 +182,5 @@ def before_a_pull(names: list[str]) -> Settings:
     settings = checked_settings()
     check_mirror(settings)
     check_data_dir(settings)
+    check_writer_free(settings)
     return settings

@@ -251,3 +251,42 @@ def test_the_current_forecasts_are_read_from_duckdb_not_a_later_replay(tmp_path,
     assert pl.read_parquet(published_parquet(settings, "forecasts"))["run_id"][0] == "replay"
     read = read_published_forecasts(settings)
     assert set(read["run_id"]) == {"current"} and read.height == current.height
+
+
+def test_a_reader_during_a_publish_reads_the_parquet_file_instead_of_failing(
+    tmp_path, monkeypatch
+):
+    """A writer process holds DuckDB (one writer, no reader beside it): the reader waits
+    its bounded time, then reads the published Parquet file, replaced atomically."""
+    import subprocess
+    import sys
+
+    from talentflow.flows import consume
+    from talentflow.tasks.publish import publish_table
+    from tests.synthetic_tables import synthetic_forecasts as synthetic_run
+
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
+    settings = get_settings()
+    current = synthetic_run("current", 2024, datetime(2026, 11, 1, tzinfo=UTC))
+    publish_table(current, "forecasts", settings)
+    database = consume.duckdb_path(settings)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time\n"
+            f"connection = duckdb.connect({str(database)!r})\n"
+            "print('writing', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        monkeypatch.setattr(consume, "READER_WAIT_SECONDS", 0.5)
+        read = read_published_forecasts(settings)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert set(read["run_id"]) == {"current"} and read.height == current.height

@@ -90,3 +90,51 @@ def test_a_database_that_is_down_or_not_postgres_is_refused_before_work(no_work,
 def test_forecasts_to_a_folder_is_refused(no_work, tmp_path):
     line = refused(["forecasts", "--format", "csv", "--output", str(tmp_path)])
     assert f"--output {tmp_path}: is a folder" in line
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_a_dead_one_leaves_no_lock(
+    no_work, tmp_path
+):
+    """A run holds the data directory's lock in another process: `run` and `pull` refuse
+    in one line naming its pid; once that process is killed, the lock is gone with it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys, time
+                from talentflow.core.settings import get_settings
+                from talentflow.core.storage import writer_lock
+                with writer_lock(get_settings(), "pipeline"):
+                    print("held", flush=True)
+                    time.sleep(60)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for command in (["run"], ["pull", "wdi_sp_pop_totl"]):
+            line = refused(command)
+            assert f"pid {holder.pid}, `pipeline` since" in line, line
+    finally:
+        holder.kill()
+        holder.wait()
+    from talentflow.core.storage import writer_lock
+
+    with writer_lock(no_work, "pull"):  # the kernel dropped the dead holder's lock
+        pass
+
+
+def test_the_lock_is_reentrant_within_one_process(settings_env):
+    from talentflow.core.storage import writer_lock
+
+    with writer_lock(settings_env, "pipeline"), writer_lock(settings_env, "ingest"):
+        pass
