@@ -253,9 +253,7 @@ def test_the_current_forecasts_are_read_from_duckdb_not_a_later_replay(tmp_path,
     assert set(read["run_id"]) == {"current"} and read.height == current.height
 
 
-def test_a_reader_during_a_publish_reads_the_parquet_file_instead_of_failing(
-    tmp_path, monkeypatch
-):
+def test_a_reader_during_a_publish_reads_the_parquet_file_instead_of_failing(tmp_path, monkeypatch):
     """A writer process holds DuckDB (one writer, no reader beside it): the reader waits
     its bounded time, then reads the published Parquet file, replaced atomically."""
     import subprocess

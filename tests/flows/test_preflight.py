@@ -92,11 +92,8 @@ def test_forecasts_to_a_folder_is_refused(no_work, tmp_path):
     assert f"--output {tmp_path}: is a folder" in line
 
 
-def test_a_second_writer_is_refused_naming_the_first_and_a_dead_one_leaves_no_lock(
-    no_work, tmp_path
-):
-    """A run holds the data directory's lock in another process: `run` and `pull` refuse
-    in one line naming its pid; once that process is killed, the lock is gone with it."""
+def hold_the_lock_elsewhere():
+    """A process that holds the data directory's writer lock until killed."""
     import subprocess
     import sys
     import textwrap
@@ -119,8 +116,33 @@ def test_a_second_writer_is_refused_naming_the_first_and_a_dead_one_leaves_no_lo
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_flow_started_by_a_worker_or_serve_also_waits_its_turn(prefect_harness, settings_env):
+    """The lock is the flow's, not only the command's: a scheduled ingest run started
+    while another process writes fails at once, naming it, and pulls nothing."""
+    from talentflow.core.storage import DataDirectoryBusy
+    from talentflow.flows.ingest import ingest
+
+    holder = hold_the_lock_elsewhere()
     try:
-        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DataDirectoryBusy, match=f"pid {holder.pid}"):
+            ingest(["wdi_sp_pop_totl"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (settings_env.data_dir / "snapshots").exists()
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_a_dead_one_leaves_no_lock(
+    no_work, tmp_path
+):
+    """A run holds the data directory's lock in another process: `run` and `pull` refuse
+    in one line naming its pid; once that process is killed, the lock is gone with it."""
+    holder = hold_the_lock_elsewhere()
+    try:
         for command in (["run"], ["pull", "wdi_sp_pop_totl"]):
             line = refused(command)
             assert f"pid {holder.pid}, `pipeline` since" in line, line
