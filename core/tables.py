@@ -110,6 +110,20 @@ REPLAY_SCORES_SCHEMA: dict[str, pl.PolarsDataType] = {
     "coverage95": pl.Float64,
 }
 
+#: One row per run published whole (tasks.publish.publish_run): every other table's rows
+#: of that run were committed in the same transaction, so a run listed here is complete.
+RUNS_SCHEMA: dict[str, pl.PolarsDataType] = {
+    "run_id": pl.String,
+    "vintage": pl.Int32,
+    "as_of": pl.Int32,  # the --as-of year of a replay; null for a full run
+    "started_at": pl.Datetime("us", "UTC"),
+    "published_at": pl.Datetime("us", "UTC"),
+    "status": pl.String,  # complete (a run that failed or was killed has no row)
+    "code_version": pl.String,  # talentflow's version (and git commit when known)
+    "inputs": pl.String,  # JSON: {dataset id: sha256 of the snapshot read}
+    "tables": pl.String,  # the tables this publish wrote, comma-separated
+}
+
 #: Every run table, by its published name.
 RUN_TABLES: dict[str, dict[str, pl.PolarsDataType]] = {
     "forecasts": FORECASTS_SCHEMA,

@@ -312,25 +312,11 @@ def _preflight(check, *args):
 
 
 def _checked_models(models: str | None) -> list[str] | None:
-    """``--models`` as a list, refused at once (before any download) when it names a model
-    the zoo does not have or leaves out a baseline every model is judged against."""
-    if not models:
-        return None
-    from talentflow.core.facts import MODEL_NAMES, REQUIRED_MODELS
+    """``--models`` as a list, refused at once (before any download) in one line when it
+    names a model the zoo does not have or leaves out a baseline (flows.preflight)."""
+    from talentflow.flows.preflight import check_models
 
-    names = [name.strip() for name in models.split(",") if name.strip()]
-    unknown = [name for name in names if name not in MODEL_NAMES]
-    if unknown:
-        raise typer.BadParameter(
-            f"unknown model(s) {unknown}; the zoo has {list(MODEL_NAMES)}", param_hint="--models"
-        )
-    missing = [name for name in REQUIRED_MODELS if name not in names]
-    if missing:
-        raise typer.BadParameter(
-            f"{missing} must be included: every model is judged against them",
-            param_hint="--models",
-        )
-    return names
+    return _preflight(check_models, models)
 
 
 @app.command()

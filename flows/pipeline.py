@@ -34,7 +34,7 @@ from talentflow.tasks.intake_tables import (
     build_intake_tables,
 )
 from talentflow.tasks.outlook import publish_outlook
-from talentflow.tasks.publish import PublishedTable, publish, score_replays
+from talentflow.tasks.publish import PublishedTable, publish_run, runs_row, score_replays
 from talentflow.tasks.report import (
     publish_backtest_report,
     publish_data_docs,
@@ -136,6 +136,7 @@ def pipeline(
     projections excepted). Nothing is published unless every step before it succeeded.
     Returns the published tables and where the reports are."""
     run_id = str(runtime.flow_run.id or uuid.uuid4())
+    started_at = datetime.now(UTC)
     landed = ingest(PIPELINE_DATASETS)
     sources = {source.dataset_id: source.tidy_path for source in landed}
     if as_of is not None:
@@ -176,19 +177,23 @@ def pipeline(
     checks = forecast_checks(outlook.forecasts, features["demographic_drivers"], until_year)
     validate_table(checks, "forecast_checks", "forecast coverage and bounds")
 
+    # Everything is built and checked before anything is published; then the run is
+    # published whole, one transaction per store (tasks.publish.publish_run).
     findings, scores, claims = None, None, {}
-    published = {table: publish(frame, table) for table, frame in run_tables.items()}
+    frames = dict(run_tables)
     if as_of is None:
-        scores = score_replays(outlook.observed)
+        scores = score_replays(outlook.observed, vintage)
         validate_table(scores, "replay_scores", "table replay_scores")
-        published["replay_scores"] = publish(scores, "replay_scores")
-        published["country_year_panel"] = publish(panel, "country_year_panel")
-        for table in {**TALENT_SUITES, **INTAKE_SUITES}:
-            published[table] = publish(features[table], table)
         claims = build_claim_tables(features, outlook.forecasts)
         for table, suite in CLAIM_SUITES.items():
             validate_table(claims[table], suite, f"table {table}")
-            published[table] = publish(claims[table], table)
+        frames |= {"replay_scores": scores, "country_year_panel": panel}
+        frames |= {table: features[table] for table in {**TALENT_SUITES, **INTAKE_SUITES}}
+        frames |= claims
+    inputs = {source.dataset_id: source.sha256 for source in landed}
+    runs = runs_row(run_id, vintage, as_of, started_at, inputs, frames)
+    published = publish_run(frames, runs)
+    if as_of is None:
         findings = publish_findings_report({**features, **claims}, outlook.forecasts)
     publish_headline_table(outlook.forecasts)
     backtest_report = publish_backtest_report(outlook, vintage, replays=scores)

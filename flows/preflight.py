@@ -144,6 +144,28 @@ def check_years(
         )
 
 
+def check_models(models: str | None) -> list[str] | None:
+    """``--models`` as a list (None: the default zoo); every name in the zoo, and the
+    baselines every model is judged against included."""
+    if not models:
+        return None
+    from talentflow.core.facts import MODEL_NAMES, REQUIRED_MODELS
+
+    names = [name.strip() for name in models.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MODEL_NAMES]
+    if unknown:
+        raise PreflightError(
+            f"--models: unknown model(s) {', '.join(unknown)}; the zoo has {', '.join(MODEL_NAMES)}"
+        )
+    missing = [name for name in REQUIRED_MODELS if name not in names]
+    if missing:
+        raise PreflightError(
+            f"--models {models}: {', '.join(missing)} must be included (every model is "
+            "judged against them)"
+        )
+    return names
+
+
 def check_datasets(names: list[str], known: list[str]) -> None:
     """Every name is a catalog dataset; the error suggests the closest ones."""
     unknown = [name for name in names if name not in known]

@@ -37,9 +37,15 @@ MVCC-safe, unlike ``TRUNCATE``. When the columns of a run table change (a schema
 migration), the stored table is renamed ``<table>_until_<UTC timestamp>`` (its runs are
 kept, never dropped) and a new one created, in the same transaction; any other table is
 simply replaced (in PostgreSQL the drop fails, changing nothing, while a view of someone
-else's reads the table). The Parquet file is written beside its destination and renamed
-over it. Stores are written in the order DuckDB, PostgreSQL, Parquet; a failure fails the
-task, and rerunning the publish gives the same rows.
+else's reads the table).
+
+A run is published whole (:func:`publish_run`): every table of the run and its ``runs``
+row in ONE transaction per store, after every check passed, so a failed or killed run
+leaves no row anywhere and ``forecasts_latest`` can only name a complete run. The Parquet
+files are written first into a staging folder (nothing visible changes), then PostgreSQL
+commits (the store most likely to fail goes first, so its failure leaves every store as it
+was), then DuckDB, then each staged file is renamed over its destination. Rerunning the
+publish gives the same rows.
 
 This module is the only one that writes published tables; it never decides what goes in
 them.
@@ -48,6 +54,7 @@ them.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,13 +71,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from talentflow.core.settings import Settings, get_settings
-from talentflow.core.storage import atomic_path, duckdb_path, published_parquet
+from talentflow.core.storage import duckdb_path, published_parquet
 from talentflow.core.tables import RUN_TABLES as RUN_TABLE_SCHEMAS
+from talentflow.core.tables import RUNS_SCHEMA
 
 logger = logging.getLogger(__name__)
 
 #: Tables that keep every run's rows (appended; one run's rows replaced on republish).
 RUN_TABLES = frozenset(RUN_TABLE_SCHEMAS)
+#: Tables whose rows are kept per run: the run tables and the ``runs`` ledger itself.
+APPENDED_TABLES = RUN_TABLES | {"runs"}
 
 #: A table or schema name: lowercase, starting with a letter, short enough that
 #: ``<name>_until_<14-digit timestamp>`` fits PostgreSQL's 63-character identifiers.
@@ -232,20 +242,29 @@ def publish_duckdb(frame: pl.DataFrame, table: str, database: Path) -> None:
     replace the table, or for a run table replace the frame's runs' rows, then bring the
     table's views up to date."""
     checked_name(table)
-    if table in RUN_TABLES:
+    if table in APPENDED_TABLES:
         check_run_table(frame, table)
+    publish_duckdb_tables({table: frame}, database)
+
+
+def publish_duckdb_tables(frames: dict[str, pl.DataFrame], database: Path) -> None:
+    """Write every frame of ``frames`` into the DuckDB file ``database`` in ONE
+    transaction: all of them, or none (a failure rolls every table back)."""
     database.parent.mkdir(parents=True, exist_ok=True)
-    name = quoted(table)
     with duckdb.connect(str(database)) as connection:
-        connection.register("incoming", frame.to_arrow())
         connection.execute("BEGIN TRANSACTION")
         try:
-            if table in RUN_TABLES:
-                _append_run_duckdb(connection, table)
-            else:
-                connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM incoming")
-            for statement in view_statements(table, frame.columns, schema_prefix=""):
-                connection.execute(statement)
+            for table, frame in frames.items():
+                connection.register("incoming", frame.to_arrow())
+                if table in APPENDED_TABLES:
+                    _append_run_duckdb(connection, table)
+                else:
+                    connection.execute(
+                        f"CREATE OR REPLACE TABLE {quoted(table)} AS SELECT * FROM incoming"
+                    )
+                for statement in view_statements(table, frame.columns, schema_prefix=""):
+                    connection.execute(statement)
+                connection.unregister("incoming")
             connection.execute("COMMIT")
         except Exception:
             connection.execute("ROLLBACK")
@@ -330,13 +349,21 @@ def publish_postgres(frame: pl.DataFrame, table: str, database_url: str, schema:
     renamed ``<table>_until_<timestamp>`` if it is a run table, else dropped), delete the
     rows being replaced (all, or the frame's runs' for a run table), COPY the frame in,
     and bring the views up to date. Any failure rolls everything back."""
-    checked_name(table)
+    return publish_postgres_tables({table: frame}, database_url, schema)[table]
+
+
+def publish_postgres_tables(
+    frames: dict[str, pl.DataFrame], database_url: str, schema: str
+) -> dict[str, str]:
+    """Write every frame of ``frames`` into the PostgreSQL ``schema`` in ONE transaction
+    (all of them or none) and return each table's qualified name."""
     checked_name(schema, "schema")
-    if table in RUN_TABLES:
-        check_run_table(frame, table)
-    columns = postgres_columns(frame)
+    for table, frame in frames.items():
+        checked_name(table)
+        if table in APPENDED_TABLES:
+            check_run_table(frame, table)
+    columns = {table: postgres_columns(frame) for table, frame in frames.items()}
     engine = postgres_engine(database_url)
-    qualified = f"{quoted(schema)}.{quoted(table)}"
     try:
         with engine.begin() as connection:
             connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'"))
@@ -351,29 +378,41 @@ def publish_postgres(frame: pl.DataFrame, table: str, database_url: str, schema:
                 text("SELECT to_regnamespace(:schema) IS NULL"), {"schema": quoted(schema)}
             ).scalar_one():
                 connection.execute(text(f"CREATE SCHEMA {quoted(schema)}"))
-            stored = _stored_postgres_columns(connection, schema, table)
-            if stored and stored != columns:
-                _retire_postgres_table(connection, schema, table)
-                stored = []
-            if not stored:
-                definition = ", ".join(f"{quoted(name)} {sql_type}" for name, sql_type in columns)
-                connection.execute(text(f"CREATE TABLE {qualified} ({definition})"))
-                if table in RUN_TABLES:
-                    connection.execute(text(f"CREATE INDEX ON {qualified} (run_id)"))
-            if table in RUN_TABLES:
-                run_ids = frame["run_id"].unique().to_list()
-                connection.execute(
-                    text(f"DELETE FROM {qualified} WHERE run_id = ANY(:run_ids)"),
-                    {"run_ids": run_ids},
-                )
-            else:
-                connection.execute(text(f"DELETE FROM {qualified}"))
-            _copy_into(connection, qualified, frame)
-            for statement in view_statements(table, frame.columns, f"{quoted(schema)}."):
-                connection.execute(text(statement))
+            for table, frame in frames.items():
+                _publish_postgres_in(connection, frame, table, schema, columns[table])
     finally:
         engine.dispose()
-    return f"{schema}.{table}"
+    return {table: f"{schema}.{table}" for table in frames}
+
+
+def _publish_postgres_in(
+    connection: Connection,
+    frame: pl.DataFrame,
+    table: str,
+    schema: str,
+    columns: list[tuple[str, str]],
+) -> None:
+    qualified = f"{quoted(schema)}.{quoted(table)}"
+    stored = _stored_postgres_columns(connection, schema, table)
+    if stored and stored != columns:
+        _retire_postgres_table(connection, schema, table)
+        stored = []
+    if not stored:
+        definition = ", ".join(f"{quoted(name)} {sql_type}" for name, sql_type in columns)
+        connection.execute(text(f"CREATE TABLE {qualified} ({definition})"))
+        if table in APPENDED_TABLES:
+            connection.execute(text(f"CREATE INDEX ON {qualified} (run_id)"))
+    if table in APPENDED_TABLES:
+        run_ids = frame["run_id"].unique().to_list()
+        connection.execute(
+            text(f"DELETE FROM {qualified} WHERE run_id = ANY(:run_ids)"),
+            {"run_ids": run_ids},
+        )
+    else:
+        connection.execute(text(f"DELETE FROM {qualified}"))
+    _copy_into(connection, qualified, frame)
+    for statement in view_statements(table, frame.columns, f"{quoted(schema)}."):
+        connection.execute(text(statement))
 
 
 def _retire_postgres_table(connection: Connection, schema: str, table: str) -> None:
@@ -386,7 +425,7 @@ def _retire_postgres_table(connection: Connection, schema: str, table: str) -> N
         # Our views would follow a renamed table (PostgreSQL binds a view to its oid).
         for view in reversed(VIEWS.get(table, ())):
             connection.execute(text(f"DROP VIEW IF EXISTS {quoted(schema)}.{quoted(view.name)}"))
-        if table in RUN_TABLES:
+        if table in APPENDED_TABLES:
             archive = archive_name(table)
             logger.warning("%s.%s changed columns; its runs are kept in %s", schema, table, archive)
             connection.execute(text(f"ALTER TABLE {qualified} RENAME TO {quoted(archive)}"))
@@ -436,24 +475,112 @@ def _copy_into(connection: Connection, qualified: str, frame: pl.DataFrame) -> N
 
 
 def publish_table(frame: pl.DataFrame, table: str, settings: Settings) -> PublishedTable:
-    """Publish ``frame`` as ``table`` to DuckDB, to PostgreSQL when
-    ``settings.database_url`` is set, and as Parquet: replaced, or appended by run for a
-    run table (see the module docstring)."""
-    checked_name(table)
-    if table in RUN_TABLES:
-        check_run_table(frame, table)
-    postgres = None
+    """Publish one table to every store (:func:`publish_tables` with one frame)."""
+    return publish_tables({table: frame}, settings)[table]
+
+
+def publish_tables(
+    frames: dict[str, pl.DataFrame], settings: Settings
+) -> dict[str, PublishedTable]:
+    """Publish ``frames`` to every store, each store all at once:
+
+    1. every frame is checked (names, run ids, PostgreSQL types) and written as Parquet
+       into a staging folder: nothing a reader sees has changed yet;
+    2. PostgreSQL (when ``settings.database_url`` is set), every table in one
+       transaction: the store most likely to fail (a network, a server) goes first, so
+       its failure leaves every store as it was;
+    3. DuckDB, every table in one transaction;
+    4. Parquet: the staged files move into ``published/``, a rename each.
+
+    A failure in step 3 after step 2 committed leaves PostgreSQL a run ahead, logged as
+    such; publishing again (same run id) brings the other stores level."""
+    for table, frame in frames.items():
+        checked_name(table)
+        if table in APPENDED_TABLES:
+            check_run_table(frame, table)
+        if settings.database_url:
+            postgres_columns(frame)  # refuse an unpublishable column before any store changes
     if settings.database_url:
         checked_name(settings.database_schema, "schema")
-        postgres_columns(frame)  # refuse an unpublishable column before any store changes
-    database = duckdb_path(settings)
-    publish_duckdb(frame, table, database)
-    if settings.database_url:
-        postgres = publish_postgres(frame, table, settings.database_url, settings.database_schema)
-    parquet = published_parquet(settings, table)
-    with atomic_path(parquet) as tmp:
-        frame.write_parquet(tmp)
-    return PublishedTable(table, frame.height, parquet, database, postgres)
+    parquet = {table: published_parquet(settings, table) for table in frames}
+    staging = parquet[next(iter(frames))].parent / f".staging-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        for table, frame in frames.items():
+            frame.write_parquet(staging / parquet[table].name)
+        postgres: dict[str, str] = {}
+        if settings.database_url:
+            postgres = publish_postgres_tables(
+                frames, settings.database_url, settings.database_schema
+            )
+        database = duckdb_path(settings)
+        try:
+            publish_duckdb_tables(frames, database)
+        except Exception:
+            if postgres:
+                logger.error(
+                    "PostgreSQL holds the new rows of %s but DuckDB and Parquet do not: "
+                    "publish again to bring them level",
+                    ", ".join(frames),
+                )
+            raise
+        for table in frames:
+            os.replace(staging / parquet[table].name, parquet[table])
+    finally:
+        for leftover in staging.glob("*"):
+            leftover.unlink()
+        staging.rmdir()
+    return {
+        table: PublishedTable(table, frame.height, parquet[table], database, postgres.get(table))
+        for table, frame in frames.items()
+    }
+
+
+def code_version() -> str:
+    """talentflow's installed version, and the git commit of its source when known."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text_version = version("talentflow")
+    except PackageNotFoundError:
+        text_version = "unknown"
+    head = Path(__file__).resolve().parents[1] / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            ref = (head.parent / ref.removeprefix("ref: ")).read_text().strip()
+        return f"{text_version}+g{ref[:12]}"
+    except OSError:
+        return text_version
+
+
+def runs_row(
+    run_id: str,
+    vintage: int,
+    as_of: int | None,
+    started_at: datetime,
+    inputs: dict[str, str],
+    tables: Iterable[str],
+) -> pl.DataFrame:
+    """The ``runs`` row of a run about to be published whole."""
+    import json
+
+    return pl.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "vintage": vintage,
+                "as_of": as_of,
+                "started_at": started_at,
+                "published_at": datetime.now(UTC),
+                "status": "complete",
+                "code_version": code_version(),
+                "inputs": json.dumps(inputs, sort_keys=True),
+                "tables": ",".join(sorted(tables)),
+            }
+        ],
+        schema=RUNS_SCHEMA,
+    )
 
 
 @task(name="publish", task_run_name="publish-{table}", cache_policy=NO_CACHE)
@@ -462,13 +589,23 @@ def publish(frame: pl.DataFrame, table: str) -> PublishedTable:
     return publish_table(frame, table, get_settings())
 
 
+@task(name="publish-run", cache_policy=NO_CACHE)
+def publish_run(frames: dict[str, pl.DataFrame], runs: pl.DataFrame) -> dict[str, PublishedTable]:
+    """Every table of one run, and its ``runs`` row, published whole: one transaction per
+    store (:func:`publish_tables`). Called after every check passed."""
+    published = publish_tables({**frames, "runs": runs}, get_settings())
+    published.pop("runs")
+    return published
+
+
 # --- scores of stored replays ---------------------------------------------------------------
 
 
-def stored_replays(database: Path) -> pl.DataFrame:
+def stored_replays(database: Path, current_vintage: int | None = None) -> pl.DataFrame:
     """The published ``forecasts`` rows a replay score needs (Medium scenario; the selected
-    model and the baselines) of every stored run older than the newest vintage: the
-    ``--as-of`` replays. Empty when the store or the table does not exist yet."""
+    model and the baselines) of every stored run older than ``current_vintage`` (default:
+    the newest stored vintage): the ``--as-of`` replays. Empty when the store or the table
+    does not exist yet."""
     columns = {name: dtype for name, dtype in RUN_TABLE_SCHEMAS["forecasts"].items()}
     if not database.exists():
         return pl.DataFrame(schema=columns)
@@ -483,7 +620,11 @@ def stored_replays(database: Path) -> pl.DataFrame:
             SELECT {", ".join(quoted(c) for c in columns)} FROM forecasts
             WHERE scenario = 'Medium'
               AND (is_selected OR model IN ({", ".join(f"'{m}'" for m in REPLAY_BASELINES)}))
-              AND vintage < (SELECT max(vintage) FROM forecasts)
+              AND vintage < {
+                int(current_vintage)
+                if current_vintage is not None
+                else "(SELECT max(vintage) FROM forecasts)"
+            }
             """
         ).pl()
     return frame.cast(columns)
@@ -494,7 +635,7 @@ REPLAY_BASELINES = ("naive", "drift")
 
 
 @task(name="score-replays", cache_policy=NO_CACHE)
-def score_replays(observed: pl.DataFrame) -> pl.DataFrame:
+def score_replays(observed: pl.DataFrame, current_vintage: int | None = None) -> pl.DataFrame:
     """``replay_scores``: every stored replay's selected forecasts against today's
     observations (``observed``: ``target, country_iso3, origin_group, year, value``), per
     run, vintage, target and horizon band (``talentflow.models.metrics.replay_scores``)."""
@@ -502,7 +643,7 @@ def score_replays(observed: pl.DataFrame) -> pl.DataFrame:
     from talentflow.core.tables import REPLAY_SCORES_SCHEMA
     from talentflow.models.metrics import replay_scores
 
-    stored = stored_replays(duckdb_path(get_settings()))
+    stored = stored_replays(duckdb_path(get_settings()), current_vintage)
     bands = {
         f"{SHORT_HORIZONS[0]}-{SHORT_HORIZONS[1]}": SHORT_HORIZONS,
         f"{LONG_HORIZONS[0]}-{LONG_HORIZONS[1]}": LONG_HORIZONS,

@@ -314,6 +314,18 @@ def test_the_talent_tables_and_the_findings_report_are_published(published):
     assert artifact is not None and "talentflow findings" in artifact.data
 
 
+def test_the_run_is_published_whole_with_its_inputs_in_the_runs_ledger(published):
+    _, tables = published
+    run_id = pl.read_parquet(tables["forecasts"].parquet)["run_id"][0]
+    with duckdb.connect(str(tables["forecasts"].duckdb), read_only=True) as connection:
+        runs = connection.sql("SELECT * FROM runs").pl()
+    row = runs.filter(pl.col("run_id") == run_id).row(0, named=True)
+    assert row["status"] == "complete" and row["as_of"] is None
+    assert set(json.loads(row["inputs"])) == set(PIPELINE_DATASETS)
+    assert set(row["tables"].split(",")) == set(tables)
+    assert row["published_at"] >= row["started_at"]
+
+
 def test_duckdb_and_parquet_hold_the_same_forecasts(published):
     _, tables = published
     run_id = pl.read_parquet(tables["forecasts"].parquet)["run_id"][0]

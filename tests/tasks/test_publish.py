@@ -200,6 +200,101 @@ def test_a_failed_duckdb_publish_leaves_the_previous_table(local_settings, monke
     assert parquet["run_id"].unique().to_list() == ["run-2022"]
 
 
+# --- a run published whole -----------------------------------------------------------------
+
+
+def run_frames(run: tuple[str, int, datetime]) -> dict[str, pl.DataFrame]:
+    return {**synthetic_run_tables(*run), "country_year_panel": synthetic_panel(run[0], 4)}
+
+
+def run_ledger(run: tuple[str, int, datetime], frames) -> pl.DataFrame:
+    from talentflow.tasks.publish import runs_row
+
+    run_id, vintage, created_at = run
+    return runs_row(run_id, vintage, None, created_at, {"synthetic": "0" * 64}, frames)
+
+
+def publish_whole(settings: Settings, run) -> None:
+    from talentflow.tasks.publish import publish_tables
+
+    frames = run_frames(run)
+    publish_tables({**frames, "runs": run_ledger(run, frames)}, settings)
+
+
+def stores_latest(settings: Settings) -> tuple[set, set, set]:
+    """The run ids each local store shows: DuckDB's forecasts_latest, the runs ledger,
+    and the panel's Parquet file."""
+    database = settings.data_dir / "talentflow.duckdb"
+    latest = {r[0] for r in duckdb_rows(database, "SELECT DISTINCT run_id FROM forecasts_latest")}
+    ledger = {r[0] for r in duckdb_rows(database, "SELECT run_id FROM runs")}
+    panel = set(
+        pl.read_parquet(settings.data_dir / "published" / "country_year_panel.parquet")["run_id"]
+    )
+    return latest, ledger, panel
+
+
+def test_a_run_fails_whole_when_one_of_its_tables_fails_in_duckdb(local_settings, monkeypatch):
+    """The failure comes at the last table of the run: every table before it, and the
+    Parquet files, stay as the previous run left them; no staging file is left behind."""
+    publish_whole(local_settings, OLDER)
+    from talentflow.tasks import publish as publishing
+
+    real = publishing.view_statements
+
+    def failing_on_the_panel(table, columns, schema_prefix):
+        if table == "country_year_panel":
+            return ["SELECT * FROM missing"]
+        return real(table, columns, schema_prefix)
+
+    monkeypatch.setattr(publishing, "view_statements", failing_on_the_panel)
+    with pytest.raises(duckdb.CatalogException):
+        publish_whole(local_settings, NEWER)
+    assert stores_latest(local_settings) == ({"run-2022"}, {"run-2022"}, {"run-2022"})
+    database = local_settings.data_dir / "talentflow.duckdb"
+    assert {r[0] for r in duckdb_rows(database, "SELECT DISTINCT run_id FROM model_selection")} == {
+        "run-2022"
+    }
+    assert not list((local_settings.data_dir / "published").glob(".staging-*"))
+
+
+def test_a_database_that_is_down_changes_no_store(local_settings):
+    """PostgreSQL goes first: a closed port fails the publish before DuckDB or Parquet
+    change, so a failed run never becomes the latest anywhere (it once did in DuckDB)."""
+    import socket
+
+    from sqlalchemy.exc import OperationalError
+
+    publish_whole(local_settings, OLDER)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = local_settings.model_copy(
+        update={"database_url": f"postgresql+psycopg://nobody@127.0.0.1:{port}/x"}
+    )
+    with pytest.raises(OperationalError):
+        publish_whole(down, NEWER)
+    assert stores_latest(local_settings) == ({"run-2022"}, {"run-2022"}, {"run-2022"})
+
+
+def test_the_three_stores_name_the_same_latest_complete_run(
+    local_settings, postgres_url, postgres_schema
+):
+    settings = local_settings.model_copy(
+        update={"database_url": postgres_url, "database_schema": postgres_schema}
+    )
+    publish_whole(settings, OLDER)
+    publish_whole(settings, NEWER)
+    latest, ledger, panel = stores_latest(settings)
+    in_postgres = pg_rows(
+        postgres_url, f'SELECT DISTINCT run_id FROM "{postgres_schema}".forecasts_latest'
+    )
+    assert latest == panel == {"run-2023"} == {row[0] for row in in_postgres}
+    assert ledger == {"run-2022", "run-2023"}
+    runs = pg_frame(postgres_url, f'SELECT * FROM "{postgres_schema}".runs ORDER BY run_id')
+    assert runs["status"].to_list() == ["complete", "complete"]
+    assert "country_year_panel" in runs["tables"][0] and "synthetic" in runs["inputs"][0]
+
+
 # --- docs/consuming.md ----------------------------------------------------------------------
 
 
