@@ -503,7 +503,9 @@ def publish_tables(
     if settings.database_url:
         checked_name(settings.database_schema, "schema")
     parquet = {table: published_parquet(settings, table) for table in frames}
-    staging = parquet[next(iter(frames))].parent / f".staging-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+    folder = parquet[next(iter(frames))].parent
+    _sweep_staging(folder)
+    staging = folder / f".staging-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
     staging.mkdir(parents=True, exist_ok=True)
     try:
         for table, frame in frames.items():
@@ -534,6 +536,18 @@ def publish_tables(
         table: PublishedTable(table, frame.height, parquet[table], database, postgres.get(table))
         for table, frame in frames.items()
     }
+
+
+def _sweep_staging(folder: Path) -> None:
+    """Remove staging folders a killed publish left (one writer at a time holds the data
+    directory, so none of them is in use); their files were never visible to readers."""
+    if not folder.is_dir():
+        return
+    for stale in folder.glob(".staging-*"):
+        for leftover in stale.glob("*"):
+            leftover.unlink()
+        stale.rmdir()
+        logger.info("removed %s, left by a publish that was stopped", stale)
 
 
 def code_version() -> str:

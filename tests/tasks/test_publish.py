@@ -257,6 +257,20 @@ def test_a_run_fails_whole_when_one_of_its_tables_fails_in_duckdb(local_settings
     assert not list((local_settings.data_dir / "published").glob(".staging-*"))
 
 
+def test_a_publish_killed_midway_leaves_only_a_staging_folder_the_next_one_removes(
+    local_settings,
+):
+    publish_whole(local_settings, OLDER)
+    published = local_settings.data_dir / "published"
+    stale = published / ".staging-20261205000000000000"  # what a SIGKILL leaves
+    stale.mkdir()
+    (stale / "forecasts.parquet").write_bytes(b"half a file")
+    assert stores_latest(local_settings) == ({"run-2022"}, {"run-2022"}, {"run-2022"})
+    publish_whole(local_settings, NEWER)
+    assert not stale.exists()
+    assert stores_latest(local_settings) == ({"run-2023"}, {"run-2022", "run-2023"}, {"run-2023"})
+
+
 def test_a_database_that_is_down_changes_no_store(local_settings):
     """PostgreSQL goes first: a closed port fails the publish before DuckDB or Parquet
     change, so a failed run never becomes the latest anywhere (it once did in DuckDB)."""
