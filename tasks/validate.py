@@ -110,11 +110,17 @@ class FailedExpectation:
     def describe(self) -> str:
         column = self.kwargs.get("column") or self.kwargs.get("column_list")
         where = f" on {column}" if column else ""
-        detail = (
-            f"{self.unexpected_count} unexpected, e.g. {self.examples}"
-            if self.unexpected_count
-            else f"observed {self.observed!r}"
-        )
+        if self.unexpected_count:
+            detail = f"{self.unexpected_count} unexpected, e.g. {self.examples}"
+        elif self.expectation == "expect_column_distinct_values_to_contain_set":
+            # GX reports no observed value when the set is not contained: say what is missing
+            wanted = sorted(self.kwargs.get("value_set", []))
+            if isinstance(self.observed, list):
+                detail = f"missing {[v for v in wanted if v not in set(self.observed)]}"
+            else:
+                detail = f"not all of {wanted} are present, and every one is required"
+        else:
+            detail = f"observed {self.observed!r}"
         return f"[{self.severity}] {self.expectation}{where}: {detail}"
 
     def finding(self) -> Finding:

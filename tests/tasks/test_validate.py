@@ -17,7 +17,7 @@ def researchers(mirror):
 
 def test_the_real_world_bank_file_passes(researchers):
     report = validate_frame(researchers, "world_bank_indicator", "wdi")
-    assert report.failures == [] and report.evaluated == 7
+    assert report.failures == [] and report.evaluated == 8
 
 
 def test_the_real_wpp_file_passes(mirror):
@@ -47,6 +47,19 @@ def test_a_negative_value_is_critical_with_the_example(researchers):
     [failure] = report.failures
     assert failure.expectation == "expect_column_values_to_be_between"
     assert failure.unexpected_count == 1 and failure.examples == [-1600.30633]
+
+
+def test_a_release_without_china_fails_at_its_own_suite_naming_the_file(researchers):
+    """China's code gone (a renamed code, a filtering mistake upstream): the source's own
+    suite fails, naming the file, instead of a null at a derived table much later."""
+    renamed = researchers.with_columns(
+        pl.col("Country Code").replace({"CHN": "CHI"}).alias("Country Code")
+    )
+    report = validate_frame(renamed, "world_bank_indicator", RESEARCHERS_FILE)
+    assert report.is_critical
+    [failure] = report.failures
+    assert failure.expectation == "expect_column_distinct_values_to_contain_set"
+    assert RESEARCHERS_FILE in report.message() and "CHN" in report.message()
 
 
 def test_a_duplicate_key_is_critical(researchers):
