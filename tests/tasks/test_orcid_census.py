@@ -207,3 +207,34 @@ def test_the_flow_reads_an_ids_file_through_prefects_rate_limit(
     assert census is not None and census.height > 0
     sidecar = orcid_census.census_path(settings_env).with_suffix(".json").read_text()
     assert "ORCID public API v3.0, 12 iD(s)" in sidecar
+
+
+def test_a_hostile_tarball_downloaded_whole_is_refused_by_the_census(tmp_path):
+    """Served, downloaded (MD5 fine: the publisher's file itself is hostile), then read by
+    two workers: the entity-laden record stops the census naming the member; no census
+    file is written."""
+    from talentflow.tasks.sources.orcid import HostileInputError
+    from tests.tasks.sources.test_orcid import BILLION_LAUGHS, _hostile_tarball
+
+    member = ("summaries/007/0000-0001-5000-0007.xml", BILLION_LAUGHS)
+    payload = _hostile_tarball(tmp_path / "hostile.tar.gz", [member]).read_bytes()
+    served = Served(payload=payload)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.served = served  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = RemoteFile(
+            name="ORCID_2099_10_summaries.tar.gz",
+            url=f"http://127.0.0.1:{server.server_address[1]}/files/2",
+            size=len(payload),
+            md5=hashlib.md5(payload).hexdigest(),
+        )
+        with httpx.Client(timeout=5.0) as client:
+            path = download_resumable(remote, tmp_path / "downloads" / remote.name, client=client)
+    finally:
+        server.shutdown()
+        server.server_close()
+    destination = tmp_path / "orcid" / "china_arrivals.parquet"
+    with pytest.raises(HostileInputError, match=r"0000-0001-5000-0007\.xml.*entities"):
+        orcid_census.census_from_file.fn(path, destination, 2)
+    assert not destination.exists()
