@@ -60,6 +60,9 @@ def run(
             "naive and drift are required).",
         ),
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of expected failures too.")
+    ] = False,
 ) -> None:
     """Run the whole pipeline once; show where its tables and reports are."""
     zoo = _checked_models(models)
@@ -73,6 +76,7 @@ def run(
 
     source = f"mirror {settings.mirror}" if settings.mirror else "live publisher downloads"
     console.print(f"talentflow: reading sources from {source}; data in {settings.data_dir}")
+    _quiet_console(debug)
     with _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance:
         add_listener(advance)  # ingest, then the forecast fits, report their steps
         try:
@@ -82,6 +86,11 @@ def run(
                 as_of=as_of,
                 models=zoo,
             )
+        except Exception as error:
+            if debug or not _expected(error):
+                raise
+            _report_failure(error, settings)
+            raise typer.Exit(1) from None
         finally:
             remove_listener(advance)
 
@@ -132,6 +141,8 @@ def pull(
     _preflight(before_a_pull, selected)
     from talentflow.flows.ingest import IngestFailed, ingest
     from talentflow.flows.progress import add_listener, remove_listener
+
+    _quiet_console(False)
 
     with _progress_bar(len(selected), "pulling") as advance:
         add_listener(advance)
@@ -296,6 +307,67 @@ def serve(
         soft_wrap=True,
     )
     serve_schedules(limit=limit)
+
+
+#: Failures a run is expected to meet (a source fails validation, a download fails, the
+#: data directory is busy): reported once, in words, without a traceback unless --debug.
+EXPECTED_FAILURES = (
+    "IngestFailed",
+    "ValidationFailed",
+    "FetchError",
+    "ReaderError",
+    "DataDirectoryBusy",
+)
+
+
+class _QuietExpectedFailures:
+    """A console-log filter: drops Prefect's error lines and tracebacks about an expected
+    failure (the task's, the subflow's and the flow's: the same message five times), which
+    the command prints once at the end. The Prefect API still gets every log line."""
+
+    def filter(self, record) -> bool:
+        import logging
+
+        text = record.getMessage()
+        if record.levelno < logging.ERROR and not text.startswith("Finished in state Failed"):
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        named = type(error).__name__ if error is not None else ""
+        return not (named in EXPECTED_FAILURES or any(n in text for n in EXPECTED_FAILURES))
+
+
+def _quiet_console(debug: bool) -> None:
+    """Unless ``--debug``, keep expected failures out of the console log (see above)."""
+    if debug:
+        return
+    import logging
+
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and not any(
+                isinstance(f, _QuietExpectedFailures) for f in handler.filters
+            ):
+                handler.addFilter(_QuietExpectedFailures())
+
+
+def _report_failure(error: BaseException, settings) -> None:
+    """An expected failure, once: what failed, that nothing was published, where to look."""
+    from talentflow.tasks.validate import data_docs_index
+
+    errors = Console(stderr=True)
+    errors.print("talentflow: the run stopped; nothing was published.", style="red")
+    errors.print(str(error), markup=False, soft_wrap=True)
+    errors.print(
+        f"Where to look: the reason files in {settings.data_dir / 'quarantine'}, Data Docs "
+        f"at {data_docs_index(settings.data_dir)}, and the run's logs in the Prefect UI. "
+        "Run again with --debug for the traceback.",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _expected(error: BaseException) -> bool:
+    return type(error).__name__ in EXPECTED_FAILURES
 
 
 def _preflight(check, *args):

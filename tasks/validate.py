@@ -112,6 +112,16 @@ class FailedExpectation:
         where = f" on {column}" if column else ""
         if self.unexpected_count:
             detail = f"{self.unexpected_count} unexpected, e.g. {self.examples}"
+        elif self.expectation == "expect_table_columns_to_match_ordered_list" and isinstance(
+            self.observed, list
+        ):
+            wanted = list(self.kwargs.get("column_list", []))
+            missing = [c for c in wanted if c not in self.observed]
+            extra = [c for c in self.observed if c not in wanted]
+            if missing or extra:
+                detail = f"missing column(s) {missing} (found {extra or 'none instead'})"
+                return f"[{self.severity}] {detail}; the layout changed"
+            detail = f"the columns are out of order: {self.observed}"
         elif self.expectation == "expect_column_distinct_values_to_contain_set":
             # GX reports no observed value when the set is not contained: say what is missing
             wanted = sorted(self.kwargs.get("value_set", []))
@@ -128,6 +138,11 @@ class FailedExpectation:
         return Finding(
             self.expectation, self.describe(), self.unexpected_count, "unexpected values"
         )
+
+
+def _column_missing(failure: FailedExpectation) -> bool:
+    """A failure GX reports because its column does not exist (not a finding of its own)."""
+    return isinstance(failure.observed, str) and "does not exist" in failure.observed
 
 
 @dataclass(frozen=True)
@@ -152,7 +167,22 @@ class ValidationReport:
             f"{self.label}: suite {self.suite!r} failed {len(self.failures)} of "
             f"{self.evaluated} expectations (highest severity: {self.highest_severity})"
         ]
-        lines += [f"  - {failure.describe()}" for failure in self.failures]
+
+        # The layout first; then what failed on the data. Expectations that could not run
+        # because a column is missing say nothing new: one line counts them.
+        def order(failure: FailedExpectation) -> int:
+            return 0 if failure.expectation == "expect_table_columns_to_match_ordered_list" else 1
+
+        not_run = [f for f in self.failures if _column_missing(f)]
+        lines += [
+            f"  - {failure.describe()}"
+            for failure in sorted(self.failures, key=order)
+            if failure not in not_run
+        ]
+        if not_run:
+            lines.append(
+                f"  - {len(not_run)} more expectation(s) could not run on the missing column(s)"
+            )
         return "\n".join(lines)
 
     def failed_expectations(self) -> list[dict[str, Any]]:

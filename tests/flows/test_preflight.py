@@ -163,3 +163,44 @@ def test_the_lock_is_reentrant_within_one_process(settings_env):
 
     with writer_lock(settings_env, "pipeline"), writer_lock(settings_env, "ingest"):
         pass
+
+
+def test_an_expected_failure_is_reported_once_without_a_traceback(monkeypatch, settings_env):
+    """A source that fails validation: the message once, that nothing was published, and
+    where to look; with --debug the exception (and its traceback) comes through."""
+    import talentflow.flows.pipeline
+    from talentflow.flows.ingest import IngestFailed
+
+    message = "1 of 29 datasets failed; the others landed:\n- wdi_sp_pop_totl: missing column"
+
+    def failing(**options):
+        raise IngestFailed(message)
+
+    monkeypatch.setattr(talentflow.flows.pipeline, "pipeline", failing)
+    result = CliRunner().invoke(cli.app, ["run"])
+    assert result.exit_code == 1
+    assert result.output.count("wdi_sp_pop_totl: missing column") == 1
+    assert "nothing was published" in result.output and "Traceback" not in result.output
+    assert str(settings_env.data_dir / "quarantine") in result.output
+    debugged = CliRunner().invoke(cli.app, ["run", "--debug"])
+    assert isinstance(debugged.exception, IngestFailed)
+
+
+def test_prefects_console_lines_about_an_expected_failure_are_dropped_others_kept():
+    import logging
+
+    quiet = cli._QuietExpectedFailures()
+
+    def record(level: int, text: str, error: BaseException | None = None) -> logging.LogRecord:
+        info = (type(error), error, None) if error is not None else None
+        return logging.LogRecord("prefect.task_runs", level, __file__, 1, text, (), info)
+
+    from talentflow.tasks.validate import ValidationFailed
+
+    failed = ValidationFailed("wdi_sp_pop_totl: suite failed")
+    assert not quiet.filter(record(logging.ERROR, "Task run failed with exception", failed))
+    assert not quiet.filter(
+        record(logging.INFO, "Finished in state Failed('... ValidationFailed: ...')")
+    )
+    assert quiet.filter(record(logging.ERROR, "Task run failed", RuntimeError("a bug")))
+    assert quiet.filter(record(logging.WARNING, "a warning about ValidationFailed"))
