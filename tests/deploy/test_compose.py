@@ -108,6 +108,12 @@ def test_compose_validates_the_file_with_the_services_an_operator_expects(config
     assert services["postgres"]["image"] == "postgres:15"
     assert services["dask-scheduler"]["profiles"] == ["dask"]
     assert services["dask-worker"]["profiles"] == ["dask"]
+    # Dask's scheduler (no auth, no TLS) only on the internal network, no port published
+    scheduler = services["dask-scheduler"]
+    assert set(scheduler["networks"]) == {"dask"} and not scheduler.get("ports")
+    assert config["networks"]["dask"]["internal"] is True
+    for client in ("worker", "dask-worker"):
+        assert set(services[client]["networks"]) == {"default", "dask"}, client
     server = services["prefect-server"]
     assert (
         server["command"][:3] == ["prefect", "server", "start"] and "0.0.0.0" in server["command"]
