@@ -77,6 +77,9 @@ def run(
     source = f"mirror {settings.mirror}" if settings.mirror else "live publisher downloads"
     console.print(f"talentflow: reading sources from {source}; data in {settings.data_dir}")
     _quiet_console(debug)
+    from talentflow.flows.stopping import stop_promptly_on_signals
+
+    stop_promptly_on_signals()
     with _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance:
         add_listener(advance)  # ingest, then the forecast fits, report their steps
         try:
@@ -143,6 +146,9 @@ def pull(
     from talentflow.flows.progress import add_listener, remove_listener
 
     _quiet_console(False)
+    from talentflow.flows.stopping import stop_promptly_on_signals
+
+    stop_promptly_on_signals()
 
     with _progress_bar(len(selected), "pulling") as advance:
         add_listener(advance)
@@ -412,6 +418,9 @@ def replays(
         )
     _preflight(before_a_run, last)
     from talentflow.flows.pipeline import pipeline
+    from talentflow.flows.stopping import stop_promptly_on_signals
+
+    stop_promptly_on_signals()
 
     for vintage in range(first, last + 1):
         console.print(f"talentflow: replay with data to {vintage}")

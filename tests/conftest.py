@@ -57,3 +57,14 @@ def raw_snapshots():
         return sorted(p for p in folder.iterdir() if not p.name.endswith(kept))
 
     return listing
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_processs_own_signal_handling(monkeypatch):
+    """Commands invoked in this process (CliRunner) do not install the stop-on-SIGTERM
+    watcher into pytest itself; tests/flows/test_stopping.py runs it in a subprocess."""
+    import talentflow.flows.stopping
+
+    monkeypatch.setattr(
+        talentflow.flows.stopping, "stop_promptly_on_signals", lambda *args, **kwargs: None
+    )
