@@ -120,7 +120,7 @@ class FailedExpectation:
             extra = [c for c in self.observed if c not in wanted]
             if missing or extra:
                 detail = f"missing column(s) {missing} (found {extra or 'none instead'})"
-                return f"[{self.severity}] {detail}; the layout changed"
+                return f"[{self.severity}] {self.expectation}: {detail}; the layout changed"
             detail = f"the columns are out of order: {self.observed}"
         elif self.expectation == "expect_column_distinct_values_to_contain_set":
             # GX reports no observed value when the set is not contained: say what is missing

@@ -36,8 +36,8 @@ def test_a_renamed_column_is_critical_and_named(researchers):
     # are counted, not listed one by one.
     lines = message.splitlines()
     assert lines[1] == (
-        "  - [critical] missing column(s) ['Country Code'] (found ['Country ISO']); "
-        "the layout changed"
+        "  - [critical] expect_table_columns_to_match_ordered_list: missing column(s) "
+        "['Country Code'] (found ['Country ISO']); the layout changed"
     )
     assert lines[-1].endswith("more expectation(s) could not run on the missing column(s)")
     assert "does not exist" not in message
