@@ -315,45 +315,12 @@ def serve(
     serve_schedules(limit=limit)
 
 
-#: Failures a run is expected to meet (a source fails validation, a download fails, the
-#: data directory is busy): reported once, in words, without a traceback unless --debug.
-EXPECTED_FAILURES = (
-    "IngestFailed",
-    "ValidationFailed",
-    "FetchError",
-    "ReaderError",
-    "DataDirectoryBusy",
-)
-
-
-class _QuietExpectedFailures:
-    """A console-log filter: drops Prefect's error lines and tracebacks about an expected
-    failure (the task's, the subflow's and the flow's: the same message five times), which
-    the command prints once at the end. The Prefect API still gets every log line."""
-
-    def filter(self, record) -> bool:
-        import logging
-
-        text = record.getMessage()
-        if record.levelno < logging.ERROR and not text.startswith("Finished in state Failed"):
-            return True
-        error = record.exc_info[1] if record.exc_info else None
-        named = type(error).__name__ if error is not None else ""
-        return not (named in EXPECTED_FAILURES or any(n in text for n in EXPECTED_FAILURES))
-
-
 def _quiet_console(debug: bool) -> None:
-    """Unless ``--debug``, keep expected failures out of the console log (see above)."""
-    if debug:
-        return
-    import logging
+    """Unless ``--debug``, keep expected failures out of the console log."""
+    if not debug:
+        from talentflow.flows.failures import quiet_console
 
-    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
-        for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, logging.StreamHandler) and not any(
-                isinstance(f, _QuietExpectedFailures) for f in handler.filters
-            ):
-                handler.addFilter(_QuietExpectedFailures())
+        quiet_console()
 
 
 def _report_failure(error: BaseException, settings) -> None:
@@ -373,7 +340,9 @@ def _report_failure(error: BaseException, settings) -> None:
 
 
 def _expected(error: BaseException) -> bool:
-    return type(error).__name__ in EXPECTED_FAILURES
+    from talentflow.flows.failures import is_expected
+
+    return is_expected(error)
 
 
 def _preflight(check, *args):

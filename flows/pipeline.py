@@ -20,6 +20,7 @@ from prefect.logging import get_run_logger
 from talentflow.core.settings import get_settings
 from talentflow.core.storage import holding_writer_lock
 from talentflow.core.tables import RUN_TABLES
+from talentflow.flows.failures import reports_failure
 from talentflow.flows.forecasting import forecast_task_runner
 from talentflow.flows.forecasting import forecasts as forecast_flow
 from talentflow.flows.ingest import ingest
@@ -123,6 +124,7 @@ def rename_this_run(name: str) -> None:
     result_serializer="json",
 )
 @holding_writer_lock("pipeline")
+@reports_failure("pipeline")
 def pipeline(
     until_year: int = 2050,
     min_observed_years: int = 8,

@@ -450,6 +450,11 @@ def test_a_corrupted_source_fails_the_run_and_leaves_published_tables_alone(
     if expected[0].startswith("expect_"):
         assert reason["validation"]["failures"], "the validation result is kept with it"
     reason_file.unlink()  # the next parametrised case checks its own quarantine record
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get("run-failure")  # the Prefect UI says why, in a few lines
+    assert artifact is not None and "pipeline failed: nothing was published" in artifact.data
+    assert "wdi_sp_pop_scie_rd_p6" in artifact.data and expected[0] in artifact.data
     assert parquet.read_bytes() == parquet_before
     with duckdb.connect(str(database), read_only=True) as connection:
         assert (

@@ -189,7 +189,9 @@ def test_an_expected_failure_is_reported_once_without_a_traceback(monkeypatch, s
 def test_prefects_console_lines_about_an_expected_failure_are_dropped_others_kept():
     import logging
 
-    quiet = cli._QuietExpectedFailures()
+    from talentflow.flows.failures import QuietExpectedFailures
+
+    quiet = QuietExpectedFailures()
 
     def record(level: int, text: str, error: BaseException | None = None) -> logging.LogRecord:
         info = (type(error), error, None) if error is not None else None
