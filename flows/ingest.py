@@ -15,6 +15,7 @@ from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
 from talentflow.core.storage import holding_writer_lock
+from talentflow.flows import stopping
 from talentflow.flows.progress import FlowProgress
 from talentflow.tasks.report import publish_data_docs, publish_validation_summary
 from talentflow.tasks.snapshots import pull_snapshot
@@ -99,6 +100,7 @@ def ingest_run_name(datasets: list[str] | None) -> str:
 @holding_writer_lock("ingest")
 def ingest(datasets: list[str] | None = None) -> list[Ingested]:
     """Pull ``datasets`` (default: the whole catalog), keep snapshots, validate, tidy."""
+    stopping.stop_promptly_on_signals()  # a cancel from the UI or a worker: SIGTERM
     dataset_ids = list(datasets or CATALOG)
     for dataset_id in dataset_ids:
         dataset(dataset_id)  # unknown ids fail before anything is pulled

@@ -20,6 +20,7 @@ from prefect.logging import get_run_logger
 from talentflow.core.settings import get_settings
 from talentflow.core.storage import holding_writer_lock
 from talentflow.core.tables import RUN_TABLES
+from talentflow.flows import stopping
 from talentflow.flows.failures import reports_failure
 from talentflow.flows.forecasting import forecast_task_runner
 from talentflow.flows.forecasting import forecasts as forecast_flow
@@ -137,6 +138,7 @@ def pipeline(
     publish. ``as_of`` replays the run with every input cut at that year (WPP's
     projections excepted). Nothing is published unless every step before it succeeded.
     Returns the published tables and where the reports are."""
+    stopping.stop_promptly_on_signals()  # a cancel from the UI or a worker: SIGTERM
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     started_at = datetime.now(UTC)
     landed = ingest(PIPELINE_DATASETS)
