@@ -15,10 +15,10 @@ CLAIM_SUITES = {"china_usa_gap": "china_usa_gap", "seed_claims": "seed_claims"}
 
 
 def claim_tables(
-    features: dict[str, pl.DataFrame], forecasts: pl.DataFrame
+    features: dict[str, pl.DataFrame], forecasts: pl.DataFrame | None
 ) -> dict[str, pl.DataFrame]:
-    """``china_usa_gap`` (observed and forecast) and ``seed_claims`` from the run's feature
-    tables and forecasts."""
+    """``china_usa_gap`` (observed, and forecast when ``forecasts`` is given) and
+    ``seed_claims`` from the run's feature tables."""
     gap = china_usa_gap(features["talent_pool_metrics"], features["talent_rankings"], forecasts)
     return {
         "china_usa_gap": gap,

@@ -420,6 +420,20 @@ UIS_NET_FLOW = "MENF.5T8"
 MACROPOLO_ORIGIN_SHARE = "share_by_undergraduate_country"
 
 
+def _reliable_moves(mpidr_flows: pl.DataFrame) -> pl.DataFrame:
+    """MPIDR moves between two places (``flow_kind == "migration"``) in its reliable years."""
+    first, last = MPIDR_RELIABLE_YEARS
+    return mpidr_flows.filter(
+        (pl.col("flow_kind") == "migration") & pl.col("year").is_between(first, last)
+    )
+
+
+def _moves(where: pl.Expr | None = None) -> pl.Expr:
+    """The number of moves (of those ``where`` holds), as a float."""
+    moves = pl.col("migrations") if where is None else pl.col("migrations").filter(where)
+    return moves.sum().cast(pl.Float64)
+
+
 def _ladder(frame: pl.DataFrame, level: str, **columns: pl.Expr) -> pl.DataFrame:
     frame = frame.with_columns(
         pl.lit(level).alias("level"), pl.lit(LADDER_LEVELS[level]).alias("order"), **columns
@@ -510,21 +524,14 @@ def pull_ladder_china(
         )
     )
     first, last = MPIDR_RELIABLE_YEARS
-    moves = mpidr_flows.filter(
-        (pl.col("flow_kind") == "migration") & pl.col("year").is_between(first, last)
-    )
-    researchers = moves.group_by("database", "year").agg(
-        pl.col("migrations")
-        .filter(pl.col("destination_iso3") == CHINA)
-        .sum()
-        .cast(pl.Float64)
-        .alias("china_in"),
-        pl.col("migrations")
-        .filter(pl.col("origin_iso3") == CHINA)
-        .sum()
-        .cast(pl.Float64)
-        .alias("china_out"),
-        pl.col("migrations").sum().cast(pl.Float64).alias("world"),
+    researchers = (
+        _reliable_moves(mpidr_flows)
+        .group_by("database", "year")
+        .agg(
+            _moves(pl.col("destination_iso3") == CHINA).alias("china_in"),
+            _moves(pl.col("origin_iso3") == CHINA).alias("china_out"),
+            _moves().alias("world"),
+        )
     )
     frames.append(
         _ladder(
@@ -897,20 +904,12 @@ def returnee_signals_china(mpidr_flows: pl.DataFrame, us_doctorates: pl.DataFram
     and their share of all moves out of the USA (MPIDR, per database, reliable years), and
     the percentage of Chinese recipients of US research doctorates intending to stay in
     the USA (NCSES, ``chinese_us_doctorates``, all fields)."""
-    first, last = MPIDR_RELIABLE_YEARS
-    from_usa = mpidr_flows.filter(
-        (pl.col("flow_kind") == "migration")
-        & (pl.col("origin_iso3") == USA)
-        & pl.col("year").is_between(first, last)
-        & (pl.col("destination_iso3") != USA)
+    from_usa = _reliable_moves(mpidr_flows).filter(
+        (pl.col("origin_iso3") == USA) & (pl.col("destination_iso3") != USA)
     )
     by_year = from_usa.group_by("database", "year").agg(
-        pl.col("migrations")
-        .filter(pl.col("destination_iso3") == CHINA)
-        .sum()
-        .cast(pl.Float64)
-        .alias("to_china"),
-        pl.col("migrations").sum().cast(pl.Float64).alias("abroad"),
+        _moves(pl.col("destination_iso3") == CHINA).alias("to_china"),
+        _moves().alias("abroad"),
     )
     source = pl.concat_str(pl.lit("MPIDR Scholarly Migration Database, "), "database")
     moves = by_year.select(

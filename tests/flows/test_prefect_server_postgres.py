@@ -5,7 +5,8 @@ PostgreSQL.
 A fresh database is created for the server (``talentflow_prefect_<hex>``) and dropped
 afterwards; the server runs as ``prefect server start`` in a subprocess with a private
 ``PREFECT_HOME``; the flow runs in another subprocess, so that its settings come from its
-environment alone, as in a deployment. Heavy (the whole pipeline with the default zoo, on two targets): one test.
+environment alone, as in a deployment. Heavy (the whole pipeline with the default zoo, on
+two targets): one test.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from talentflow.core.facts import VERDICTS
+from talentflow.tasks.claims_tables import claim_tables
 from talentflow.tasks.features import claims
 from talentflow.tasks.features.intake import prior_ties_china
 from talentflow.tasks.features.talent import rankings, talent_findings
@@ -47,18 +48,8 @@ def features(tidy) -> dict[str, pl.DataFrame]:
 
 
 def _claims(features: dict[str, pl.DataFrame], forecasts: pl.DataFrame | None = None):
-    gap = claims.china_usa_gap(
-        features["talent_pool_metrics"], features["talent_rankings"], forecasts
-    )
-    return claims.seed_claims(
-        gap,
-        features["talent_findings"],
-        features["china_prior_ties"],
-        features["china_researcher_inflows"],
-        features["china_pull_ladder"],
-        features["china_origin_shares"],
-        features["china_returnee_signals"],
-    )
+    """``seed_claims`` as a run builds it (tasks.claims_tables)."""
+    return claim_tables(features, forecasts)["seed_claims"]
 
 
 def verdicts(table: pl.DataFrame) -> dict[str, str]:
