@@ -31,26 +31,30 @@ def synthetic_file(tmp_path):
     return write_synthetic_data_file(tmp_path / "synthetic_summaries.tar.gz", 2_000, seed=7)
 
 
-def test_a_cut_download_resumes_and_two_workers_find_the_same_arrivals(synthetic_file, tmp_path):
-    payload = synthetic_file.read_bytes()
-    served = Served(payload=payload, cut_first_after=len(payload) // 2)
+def download_served(served: Served, destination) -> object:
+    """Serve ``served`` on the fault-injecting loopback server and download it resumably
+    (checked against the payload's MD5) to ``destination``; the server is stopped after."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.served = served  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         remote = RemoteFile(
-            name="summaries.tar.gz",
+            name=destination.name,
             url=f"http://127.0.0.1:{server.server_address[1]}/files/2",
-            size=len(payload),
-            md5=hashlib.md5(payload).hexdigest(),
+            size=len(served.payload),
+            md5=hashlib.md5(served.payload).hexdigest(),
         )
         with httpx.Client(timeout=5.0) as client:
-            path = download_resumable(
-                remote, tmp_path / "downloads" / "synthetic.tar.gz", client=client
-            )
+            return download_resumable(remote, destination, client=client)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_cut_download_resumes_and_two_workers_find_the_same_arrivals(synthetic_file, tmp_path):
+    payload = synthetic_file.read_bytes()
+    served = Served(payload=payload, cut_first_after=len(payload) // 2)
+    path = download_served(served, tmp_path / "downloads" / "synthetic.tar.gz")
     assert len(served.requests) == 2 and served.bytes_sent == len(payload)
     arrivals, summary = orcid_census.extract_arrivals(path, workers=2)
     serial = china_arrivals(tidy_records(affiliations_from_tarball(synthetic_file)))
@@ -218,22 +222,9 @@ def test_a_hostile_tarball_downloaded_whole_is_refused_by_the_census(tmp_path):
 
     member = ("summaries/007/0000-0001-5000-0007.xml", BILLION_LAUGHS)
     payload = _hostile_tarball(tmp_path / "hostile.tar.gz", [member]).read_bytes()
-    served = Served(payload=payload)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.served = served  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        remote = RemoteFile(
-            name="ORCID_2099_10_summaries.tar.gz",
-            url=f"http://127.0.0.1:{server.server_address[1]}/files/2",
-            size=len(payload),
-            md5=hashlib.md5(payload).hexdigest(),
-        )
-        with httpx.Client(timeout=5.0) as client:
-            path = download_resumable(remote, tmp_path / "downloads" / remote.name, client=client)
-    finally:
-        server.shutdown()
-        server.server_close()
+    path = download_served(
+        Served(payload=payload), tmp_path / "downloads" / "ORCID_2099_10_summaries.tar.gz"
+    )
     destination = tmp_path / "orcid" / "china_arrivals.parquet"
     with pytest.raises(HostileInputError, match=r"0000-0001-5000-0007\.xml.*entities"):
         orcid_census.census_from_file.fn(path, destination, 2)
