@@ -420,6 +420,20 @@ UIS_NET_FLOW = "MENF.5T8"
 MACROPOLO_ORIGIN_SHARE = "share_by_undergraduate_country"
 
 
+def _counted_rung(frame: pl.DataFrame, level: str, **columns: pl.Expr) -> pl.DataFrame:
+    """A rung counted here, from ``china_in``, ``china_out`` and ``world``: the shares by
+    destination and by origin, and their ratio."""
+    return _ladder(
+        frame,
+        level,
+        destination_share=pl.col("china_in") / pl.col("world"),
+        origin_share=pl.col("china_out") / pl.col("world"),
+        pull_ratio=pl.col("china_in") / pl.col("china_out"),
+        comparable=pl.lit(True),
+        **columns,
+    )
+
+
 def _reliable_moves(mpidr_flows: pl.DataFrame) -> pl.DataFrame:
     """MPIDR moves between two places (``flow_kind == "migration"``) in its reliable years."""
     first, last = MPIDR_RELIABLE_YEARS
@@ -481,14 +495,10 @@ def pull_ladder_china(
     frames = []
     if students.height:
         frames.append(
-            _ladder(
+            _counted_rung(
                 students,
                 "students",
                 source=pl.lit("UIS Data API, indicators 26637 and MENF.5T8"),
-                destination_share=pl.col("china_in") / pl.col("world"),
-                origin_share=pl.col("china_out") / pl.col("world"),
-                pull_ratio=pl.col("china_in") / pl.col("china_out"),
-                comparable=pl.lit(True),
                 counts=pl.lit(
                     "degree-mobile tertiary students: foreigners enrolled in China over "
                     "Chinese enrolled abroad"
@@ -534,14 +544,10 @@ def pull_ladder_china(
         )
     )
     frames.append(
-        _ladder(
+        _counted_rung(
             researchers.filter(pl.col("china_out") > 0),
             "researchers",
             source=pl.concat_str(pl.lit("MPIDR Scholarly Migration Database, "), "database"),
-            destination_share=pl.col("china_in") / pl.col("world"),
-            origin_share=pl.col("china_out") / pl.col("world"),
-            pull_ratio=pl.col("china_in") / pl.col("china_out"),
-            comparable=pl.lit(True),
             counts=pl.lit(
                 "researcher moves between countries (by publishing affiliation), into China "
                 "over out of China; returnees included, nationality unknown"
