@@ -42,9 +42,11 @@ else's reads the table).
 A run is published whole (:func:`publish_run`): every table of the run and its ``runs``
 row in ONE transaction per store, after every check passed, so a failed or killed run
 leaves no row anywhere and ``forecasts_latest`` can only name a complete run. The Parquet
-files are written first into a staging folder (nothing visible changes), then PostgreSQL
-commits (the store most likely to fail goes first, so its failure leaves every store as it
-was), then DuckDB, then each staged file is renamed over its destination. Rerunning the
+files are written first into a new version of the Parquet folder (``.published/<time>``;
+nothing visible changes), then PostgreSQL commits (the store most likely to fail goes
+first, so its failure leaves every store as it was), then DuckDB, then ``published`` (a
+symlink) is pointed at the new version in one rename, so Parquet readers too see one
+run's files or the other's, never a mixture. Rerunning the
 publish gives the same rows.
 
 This module is the only one that writes published tables; it never decides what goes in
@@ -56,6 +58,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,7 +74,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from talentflow.core.settings import Settings, get_settings
-from talentflow.core.storage import duckdb_path, published_parquet
+from talentflow.core.storage import duckdb_path, published_dir, published_parquet
 from talentflow.core.tables import RUN_TABLES as RUN_TABLE_SCHEMAS
 from talentflow.core.tables import RUNS_SCHEMA
 
@@ -485,12 +488,13 @@ def publish_tables(
     """Publish ``frames`` to every store, each store all at once:
 
     1. every frame is checked (names, run ids, PostgreSQL types) and written as Parquet
-       into a staging folder: nothing a reader sees has changed yet;
+       into a new version of the Parquet folder (``.published/<time>``, holding links to
+       the current version's other tables): nothing a reader sees has changed yet;
     2. PostgreSQL (when ``settings.database_url`` is set), every table in one
        transaction: the store most likely to fail (a network, a server) goes first, so
        its failure leaves every store as it was;
     3. DuckDB, every table in one transaction;
-    4. Parquet: the staged files move into ``published/``, a rename each.
+    4. Parquet: ``published`` (a symlink) is pointed at the new version in one rename.
 
     A failure in step 3 after step 2 committed leaves PostgreSQL a run ahead, logged as
     such; publishing again (same run id) brings the other stores level."""
@@ -502,14 +506,12 @@ def publish_tables(
             postgres_columns(frame)  # refuse an unpublishable column before any store changes
     if settings.database_url:
         checked_name(settings.database_schema, "schema")
-    parquet = {table: published_parquet(settings, table) for table in frames}
-    folder = parquet[next(iter(frames))].parent
-    _sweep_staging(folder)
-    staging = folder / f".staging-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
-    staging.mkdir(parents=True, exist_ok=True)
+    link = published_dir(settings)
+    parquet = {table: link / published_parquet(settings, table).name for table in frames}
+    version = _new_parquet_version(link, set(frames))
     try:
         for table, frame in frames.items():
-            frame.write_parquet(staging / parquet[table].name)
+            frame.write_parquet(version / parquet[table].name)
         postgres: dict[str, str] = {}
         if settings.database_url:
             postgres = publish_postgres_tables(
@@ -526,28 +528,63 @@ def publish_tables(
                     ", ".join(frames),
                 )
             raise
-        for table in frames:
-            os.replace(staging / parquet[table].name, parquet[table])
-    finally:
-        for leftover in staging.glob("*"):
-            leftover.unlink()
-        staging.rmdir()
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    _switch_parquet_version(link, version)
     return {
         table: PublishedTable(table, frame.height, parquet[table], database, postgres.get(table))
         for table, frame in frames.items()
     }
 
 
-def _sweep_staging(folder: Path) -> None:
-    """Remove staging folders a killed publish left (one writer at a time holds the data
-    directory, so none of them is in use); their files were never visible to readers."""
-    if not folder.is_dir():
+#: Where the versions of the Parquet folder live; ``published`` is a symlink to one.
+PARQUET_VERSIONS = ".published"
+
+
+def _new_parquet_version(link: Path, replaced: set[str]) -> Path:
+    """A new, invisible version of the Parquet folder: the current version's files of
+    the tables this publish does not replace, hard-linked (copied where links fail)."""
+    versions = link.parent / PARQUET_VERSIONS
+    current = link.resolve() if link.exists() else None
+    _sweep_versions(versions, keep={current} if current else set())
+    version = versions / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    version.mkdir(parents=True)
+    if current is not None and current.is_dir():
+        for kept in current.glob("*.parquet"):
+            if kept.stem in replaced:
+                continue
+            try:
+                os.link(kept, version / kept.name)
+            except OSError:
+                shutil.copy2(kept, version / kept.name)
+    return version
+
+
+def _switch_parquet_version(link: Path, version: Path) -> None:
+    """Point ``published`` at ``version`` in one rename: readers see the previous set of
+    files or the new one, never a mixture. The version before stays for readers still
+    reading it; older ones are removed. A ``published`` folder of an earlier talentflow
+    (a plain directory) is first moved in among the versions."""
+    target = version.relative_to(link.parent)
+    pointer = link.parent / f".published-link-{version.name}"
+    pointer.symlink_to(target, target_is_directory=True)
+    if link.is_dir() and not link.is_symlink():
+        os.rename(link, version.parent / f"before-{version.name}")
+    os.replace(pointer, link)
+    older = sorted(v for v in version.parent.iterdir() if v.is_dir() and v.name < version.name)
+    _sweep_versions(version.parent, keep={version, *older[-1:]})
+
+
+def _sweep_versions(versions: Path, keep: set[Path]) -> None:
+    """Remove versions other than ``keep``: older ones, and those a stopped publish left
+    (never pointed at, so never read). One writer at a time holds the data directory."""
+    if not versions.is_dir():
         return
-    for stale in folder.glob(".staging-*"):
-        for leftover in stale.glob("*"):
-            leftover.unlink()
-        stale.rmdir()
-        logger.info("removed %s, left by a publish that was stopped", stale)
+    kept = {k.resolve() for k in keep}
+    for stale in versions.iterdir():
+        if stale.is_dir() and stale.resolve() not in kept:
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def code_version() -> str:

@@ -254,21 +254,54 @@ def test_a_run_fails_whole_when_one_of_its_tables_fails_in_duckdb(local_settings
     assert {r[0] for r in duckdb_rows(database, "SELECT DISTINCT run_id FROM model_selection")} == {
         "run-2022"
     }
-    assert not list((local_settings.data_dir / "published").glob(".staging-*"))
+    versions = local_settings.data_dir / ".published"
+    assert [v.name for v in versions.iterdir()] == [
+        (local_settings.data_dir / "published").resolve().name
+    ], "the failed publish's version was removed"
 
 
-def test_a_publish_killed_midway_leaves_only_a_staging_folder_the_next_one_removes(
+def test_a_publish_killed_midway_leaves_a_version_nobody_reads_the_next_one_removes(
     local_settings,
 ):
     publish_whole(local_settings, OLDER)
-    published = local_settings.data_dir / "published"
-    stale = published / ".staging-20261205000000000000"  # what a SIGKILL leaves
+    versions = local_settings.data_dir / ".published"
+    stale = versions / "29991231T000000000000Z"  # what a SIGKILL before the switch leaves
     stale.mkdir()
     (stale / "forecasts.parquet").write_bytes(b"half a file")
     assert stores_latest(local_settings) == ({"run-2022"}, {"run-2022"}, {"run-2022"})
     publish_whole(local_settings, NEWER)
     assert not stale.exists()
     assert stores_latest(local_settings) == ({"run-2023"}, {"run-2022", "run-2023"}, {"run-2023"})
+
+
+def test_parquet_readers_see_one_runs_files_and_tables_not_republished_are_kept(local_settings):
+    """``published`` is a symlink switched in one rename: every file a reader opens through
+    one resolved path is of one run; a table this run did not publish is carried over."""
+    publish_whole(local_settings, OLDER)
+    publish_table(synthetic_panel("run-extra", 2), "talent_findings", local_settings)
+    link = local_settings.data_dir / "published"
+    before = link.resolve()
+    publish_whole(local_settings, NEWER)
+    after = link.resolve()
+    assert link.is_symlink() and before != after
+    assert set(pl.read_parquet(after / "forecasts.parquet")["run_id"]) == {"run-2023"}
+    assert set(pl.read_parquet(before / "forecasts.parquet")["run_id"]) == {"run-2022"}
+    kept = pl.read_parquet(link / "talent_findings.parquet")
+    assert set(kept["run_id"]) == {"run-extra"}  # carried into the new version
+    assert (after / "talent_findings.parquet").stat().st_ino == (
+        before / "talent_findings.parquet"
+    ).stat().st_ino  # a hard link, not a copy
+
+
+def test_a_published_folder_of_an_earlier_version_is_taken_over(local_settings):
+    """Before versions, ``published`` was a plain folder: its tables are kept."""
+    old = local_settings.data_dir / "published"
+    old.mkdir(parents=True)
+    synthetic_panel("run-old", 3).write_parquet(old / "talent_findings.parquet")
+    publish_whole(local_settings, OLDER)
+    assert old.is_symlink()
+    assert set(pl.read_parquet(old / "talent_findings.parquet")["run_id"]) == {"run-old"}
+    assert set(pl.read_parquet(old / "forecasts.parquet")["run_id"]) == {"run-2022"}
 
 
 def test_a_database_that_is_down_changes_no_store(local_settings):
