@@ -640,7 +640,7 @@ def publish(frame: pl.DataFrame, table: str) -> PublishedTable:
     return publish_table(frame, table, get_settings())
 
 
-@task(name="publish-run", cache_policy=NO_CACHE)
+@task(name="publish-run", task_run_name="publish-run", cache_policy=NO_CACHE)
 def publish_run(frames: dict[str, pl.DataFrame], runs: pl.DataFrame) -> dict[str, PublishedTable]:
     """Every table of one run, and its ``runs`` row, published whole: one transaction per
     store (:func:`publish_tables`). Called after every check passed."""
