@@ -97,8 +97,11 @@ def extract_arrivals(path: Path, workers: int) -> tuple[pl.DataFrame, Extraction
 
 def write_census(arrivals: pl.DataFrame, summary: ExtractionSummary, destination: Path) -> None:
     """The arrivals as Parquet and a sidecar (``.json``) naming the file they came from,
-    both written atomically, the sidecar last."""
+    both written atomically, the sidecar last (the old sidecar is removed first, so a stop
+    between the two leaves a census that later runs ignore, never a mismatched pair)."""
     import io
+
+    destination.with_suffix(".json").unlink(missing_ok=True)
 
     buffer = io.BytesIO()
     arrivals.write_parquet(buffer)
@@ -131,12 +134,19 @@ def census_from_file(path: Path, destination: Path, workers: int | None = None) 
 def read_census(settings: Settings) -> pl.DataFrame | None:
     """The census's arrivals, or None when no census was run (or its file says synthetic)."""
     path = census_path(settings)
-    if not path.is_file():
+    sidecar_path = path.with_suffix(".json")
+    if not path.is_file() or not sidecar_path.is_file():
+        # no census, or one stopped between its two files (the sidecar is written last)
         return None
-    sidecar = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
     if "synthetic" in str(sidecar.get("source_file", "")).lower():
         return None
-    return pl.read_parquet(path)
+    return pl.read_parquet(path).select(
+        [pl.col(name).cast(dtype) for name, dtype in ARRIVAL_SCHEMA.items()]
+    )
 
 
 ORCID_API = "https://pub.orcid.org/v3.0"

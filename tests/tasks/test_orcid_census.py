@@ -84,6 +84,8 @@ def test_a_pipeline_reads_a_census_but_never_one_made_from_synthetic_data(
     summary.path = synthetic_file.with_name("ORCID_2099_10_summaries.tar.gz")
     orcid_census.write_census(arrivals, summary, destination)
     assert orcid_census.read_census(settings_env).equals(arrivals)
+    destination.with_suffix(".json").unlink()  # a census stopped before its sidecar
+    assert orcid_census.read_census(settings_env) is None
 
 
 def test_the_command_refuses_a_synthetic_file_or_two_sources_at_once(synthetic_file):
