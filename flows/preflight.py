@@ -86,16 +86,12 @@ def check_database(settings: Settings, timeout_seconds: int = 5) -> None:
     from talentflow.tasks.publish import postgres_engine
 
     try:
-        engine = postgres_engine(settings.database_url)
+        engine = postgres_engine(settings.database_url, connect_timeout=timeout_seconds)
     except (ValueError, ArgumentError) as error:
         raise PreflightError(str(error).splitlines()[0]) from None
     shown = engine.url.render_as_string(hide_password=True)
     try:
-        with (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            .connect()
-            .execution_options(timeout=timeout_seconds) as connection
-        ):
+        with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]

@@ -327,7 +327,7 @@ def postgres_columns(frame: pl.DataFrame) -> list[tuple[str, str]]:
     return columns
 
 
-def postgres_engine(database_url: str) -> Engine:
+def postgres_engine(database_url: str, connect_timeout: int | None = None) -> Engine:
     """A SQLAlchemy engine on ``database_url`` through psycopg 3, without a pool (a publish
     opens one connection and closes it). ``postgresql://`` URLs are read as
     ``postgresql+psycopg://``; another driver is refused, because the bulk load uses
@@ -340,7 +340,8 @@ def postgres_engine(database_url: str) -> Engine:
             f"TALENTFLOW_DATABASE_URL must be a postgresql+psycopg:// URL, not "
             f"{url.drivername}:// ({url!r})"
         )
-    return create_engine(url, poolclass=NullPool)
+    connect_args = {} if connect_timeout is None else {"connect_timeout": connect_timeout}
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
 
 
 def publish_postgres(frame: pl.DataFrame, table: str, database_url: str, schema: str) -> str:
