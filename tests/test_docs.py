@@ -107,3 +107,31 @@ def test_code_paths_in_the_docs_and_suites_point_where_the_code_is():
                 if not _defined_at(reference):
                     stale.append(f"{path.relative_to(REPO)}:{number}: {reference}")
     assert stale == []
+
+
+TEST_REFERENCE = re.compile(r"`((?:tests/[\w/]+/)?test_\w+\.py)?(::\w+)?(?:\[[^\]]*\])?`")
+
+
+def test_every_test_a_doc_cites_exists():
+    """docs/reliability.md proves each fault with a test (``tests/…/test_x.py::test_y``,
+    ``test_x.py::test_y``, or ``::test_y`` after a file on the same line): each must exist,
+    so the page cannot go on citing a test that was renamed or removed."""
+    tests = {path.name: path for path in (REPO / "tests").rglob("test_*.py")}
+    broken, checked = [], 0
+    for page in sorted((REPO / "docs").glob("*.md")):
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            current = None
+            for file, name in TEST_REFERENCE.findall(line):
+                if file:
+                    current = REPO / file if file.startswith("tests/") else tests.get(file)
+                    if current is None or not current.is_file():
+                        broken.append(f"docs/{page.name}:{number}: no {file}")
+                        current = None
+                        continue
+                if not (name and current is not None):
+                    continue
+                checked += 1
+                if f"def {name[2:]}(" not in current.read_text(encoding="utf-8"):
+                    broken.append(f"docs/{page.name}:{number}: no {name[2:]} in {current.name}")
+    assert broken == []
+    assert checked >= 25, f"only {checked} test references found: has the page's format changed?"
