@@ -23,6 +23,7 @@ from talentflow.core.settings import get_settings
 from talentflow.core.storage import published_parquet
 from talentflow.flows.forecasting import forecast_task_runner, forecasts
 from talentflow.flows.pipeline import FORECAST_INPUTS
+from talentflow.tasks.caching import stage_frames
 from talentflow.tasks.features.scenarios import RATE_TARGETS, target_inputs
 from talentflow.tasks.forecast import (
     backtest_one,
@@ -38,6 +39,11 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     parser.add_argument("--skip-flow", action="store_true")
     parser.add_argument("--skip-models", action="store_true", help="time the flow only")
+    parser.add_argument(
+        "--cached",
+        action="store_true",
+        help="let the flow reuse cached backtests and fits (default: recompute them all)",
+    )
     arguments = parser.parse_args()
     models = arguments.models.split(",")
     settings = get_settings()
@@ -69,7 +75,14 @@ def main() -> None:
     if not arguments.skip_flow:
         start = time.perf_counter()
         flow = forecasts.with_options(task_runner=forecast_task_runner(settings))
-        result = flow(features, country_list, run_id="bench", vintage=2024, models=models)
+        result = flow(
+            stage_frames(settings, features),
+            _country_list_path(settings),
+            run_id="bench",
+            vintage=2024,
+            models=models,
+            refresh=not arguments.cached,
+        )
         print(
             f"forecasts flow ({settings.task_runner}, {settings.forecast_workers} workers): "
             f"{time.perf_counter() - start:.0f} s, {result.forecasts.height:,} rows"
@@ -78,12 +91,16 @@ def main() -> None:
     print(f"peak RSS {peak:.0f} MiB")
 
 
-def _country_list(settings) -> pl.DataFrame:
+def _country_list_path(settings) -> str:
     ledger = settings.data_dir / "tidy" / "wdi_countries"
     files = sorted(ledger.glob("*.parquet"), key=lambda path: path.stat().st_mtime)
     if not files:
         raise SystemExit(f"no tidy country list under {ledger}: run `talentflow run` first")
-    return pl.read_parquet(files[-1])
+    return str(files[-1])
+
+
+def _country_list(settings) -> pl.DataFrame:
+    return pl.read_parquet(_country_list_path(settings))
 
 
 if __name__ == "__main__":

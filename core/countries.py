@@ -56,6 +56,23 @@ def country_iso3_codes() -> frozenset[str]:
     return frozenset({country.alpha_3 for country in pycountry.countries} | {KOSOVO_ISO3})
 
 
+@cache
+def known_place_codes() -> frozenset[str]:
+    """Every code a source may use for a place: the countries' ISO3 and ISO2 codes
+    (Kosovo ``XKX``/``XK`` included) and the code-shaped spellings in
+    country_aliases.csv (aggregates such as the World Bank's ``WLD`` or ``ARB``). The
+    suites of sources that name places by code check their code columns against this
+    set (the ``$KNOWN_PLACE_CODES`` placeholder in ``expectations/``), beside a pattern
+    that pins the code's form (ISO3 or ISO2)."""
+    with ALIASES_FILE.open(encoding="utf-8") as handle:
+        names = [
+            row["name"].strip()
+            for row in csv.DictReader(line for line in handle if not line.startswith("#"))
+        ]
+    aliases = {name for name in names if re.fullmatch(r"[A-Z][A-Z0-9]{1,2}", name)}
+    return frozenset(set(_codes("iso3")) | set(_codes("iso2")) | aliases)
+
+
 def normalise_name(name: str) -> str:
     """Lower case, no accents, no footnote markers, punctuation folded to spaces."""
     text = re.sub(r"<sup>.*?</sup>|\[\w{1,3}\]|[*†‡]+", " ", name)

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     mirror: Path | None = None
     database_url: str | None = None
     database_schema: str = "talentflow"
-    task_runner: Literal["threads", "dask"] = "threads"
+    task_runner: Literal["threads", "processes", "dask"] = "threads"
     dask_address: str | None = None
     forecast_workers: int = 2
     report_base_url: str | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from talentflow.core.countries import known_place_codes
 from talentflow.core.facts import (
     COVERAGE_GOAL,
     HANDOVER_MODEL,
@@ -30,6 +31,7 @@ SHARED_VALUES = {
     "$COVERAGE_GOAL_LOW": COVERAGE_GOAL[0],
     "$COVERAGE_GOAL_HIGH": COVERAGE_GOAL[1],
     "$VERDICTS": list(VERDICTS),
+    "$KNOWN_PLACE_CODES": sorted(known_place_codes()),
 }
 
 

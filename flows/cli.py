@@ -60,6 +60,14 @@ def run(
             "naive and drift are required).",
         ),
     ] = None,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Recompute every backtest and fit instead of reusing cached results of "
+            "unchanged inputs (and overwrite the cache).",
+        ),
+    ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of expected failures too.")
     ] = False,
@@ -88,6 +96,7 @@ def run(
                 min_observed_years=min_observed_years,
                 as_of=as_of,
                 models=zoo,
+                refresh=refresh,
             )
         except Exception as error:
             if debug or not _expected(error):

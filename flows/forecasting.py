@@ -18,7 +18,7 @@ import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from talentflow.core.facts import (
     DEFAULT_MODELS,
@@ -26,7 +26,7 @@ from talentflow.core.facts import (
     HANDOVER_MODEL,
     REQUIRED_MODELS,
 )
-from talentflow.core.settings import Settings
+from talentflow.core.settings import Settings, get_settings
 from talentflow.core.tables import (
     BACKTEST_METRICS_SCHEMA,
     FORECAST_BOUNDS_SCHEMA,
@@ -35,6 +35,7 @@ from talentflow.core.tables import (
 )
 from talentflow.flows.progress import FlowProgress
 from talentflow.models.combine import quantile_average
+from talentflow.tasks.caching import cache_options, prune_cache, read_staged
 from talentflow.tasks.features.plausibility import (
     choose_plausible,
     panel_growth_range,
@@ -55,6 +56,7 @@ from talentflow.tasks.forecast import (
     in_logit_space,
     min_train_observations,
     observed_pools,
+    save_artefacts,
     score_family,
 )
 
@@ -64,6 +66,8 @@ def forecast_task_runner(settings: Settings) -> TaskRunner:
     ``TALENTFLOW_TASK_RUNNER=dask``, on ``TALENTFLOW_DASK_ADDRESS`` or a local cluster."""
     if settings.task_runner == "threads":
         return ThreadPoolTaskRunner(max_workers=settings.forecast_workers)
+    if settings.task_runner == "processes":
+        return WorkerProcesses(max_workers=settings.forecast_workers)
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError as error:
@@ -75,6 +79,42 @@ def forecast_task_runner(settings: Settings) -> TaskRunner:
     return DaskTaskRunner(
         cluster_kwargs={"n_workers": settings.forecast_workers, "threads_per_worker": 1}
     )
+
+
+def _temporary_api_url() -> str | None:
+    """The address of the temporary Prefect server this process started, if it runs on
+    one: a worker process started without it would start a server of its own."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return None  # a configured API: the workers inherit it
+    server = SubprocessASGIServer()
+    return server.api_url if server.server_process is not None else None
+
+
+class WorkerProcesses(ProcessPoolTaskRunner):
+    """Prefect's process pool, its workers set up by :func:`_start_worker` with the
+    address of the flow's Prefect API as it is when the flow starts the pool (a
+    temporary server is only running by then)."""
+
+    def __enter__(self):
+        self._initializer = _start_worker
+        self._initargs = (_temporary_api_url(),)
+        return super().__enter__()
+
+
+def _start_worker(api_url: str | None) -> None:
+    """Set up a forecast worker process: the flow's Prefect API, and one fit at a time
+    on one core (the native thread pools, OpenMP in scikit-learn's gradient boosting or
+    BLAS, would otherwise each start one thread per core in every worker)."""
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+    threadpool_limits(limits=1)
 
 
 @dataclass(frozen=True)
@@ -255,8 +295,8 @@ def _run_table(
     result_serializer="json",
 )
 def forecasts(
-    features: dict[str, pl.DataFrame],
-    country_list: pl.DataFrame,
+    inputs: dict[str, str],
+    country_list: str,
     *,
     run_id: str,
     vintage: int,
@@ -265,21 +305,35 @@ def forecasts(
     min_observed_years: int = 8,
     targets: list[str] | None = None,
     models: list[str] | None = None,
+    refresh: bool = False,
 ) -> ForecastTables:
     """Backtest, choose and forecast every target (default: all of
     ``tasks.features.scenarios.RATE_TARGETS``) with every model (default: the zoo's
-    ``core.facts.DEFAULT_MODELS``)."""
+    ``core.facts.DEFAULT_MODELS``). ``inputs`` are the feature tables the targets are
+    built from (``tasks.features.scenarios.target_inputs``) as Parquet files staged by
+    ``tasks.caching.stage_frames``, ``country_list`` the tidy World Bank country list:
+    paths, not frames, because a flow's parameters travel with every task it submits.
+
+    Each backtest and fit is cached on the content of its inputs (``tasks.caching``): a
+    rerun on unchanged data, or a run resumed after a kill, reuses what was computed;
+    ``refresh`` recomputes everything and overwrites the cache."""
     targets = targets or list(RATE_TARGETS)
     models = models or list(DEFAULT_MODELS)
     missing = [name for name in REQUIRED_MODELS if name not in models]
     if missing:
         raise ValueError(f"the zoo must include {missing}: every model is judged against them")
-    jobs, skipped = build_forecast_jobs(features, country_list, targets, as_of, min_observed_years)
+    jobs, skipped = build_forecast_jobs(
+        read_staged(inputs), pl.read_parquet(country_list), targets, as_of, min_observed_years
+    )
     # The ensemble averages forecasts its members already made, when they are in the zoo:
     # fitting it would fit ETS, Theta and drift a second time.
     combined = "ensemble" in models and set(ENSEMBLE_MEMBERS) <= set(models)
     fitted = [name for name in models if not (combined and name == "ensemble")]
 
+    settings = get_settings()
+    prune_cache(settings)
+    backtest = backtest_model.with_options(**cache_options(settings, refresh=refresh))
+    fit = fit_and_forecast.with_options(**cache_options(settings, refresh=refresh))
     backtest_futures: dict[tuple[str, str], PrefectFuture] = {}
     forecast_futures: dict[tuple[str, str], PrefectFuture] = {}
     for job in jobs:
@@ -287,8 +341,8 @@ def forecasts(
         for name in fitted:
             key = (job.target.name, name)
             if origins:
-                backtest_futures[key] = backtest_model.submit(job, name, origins, min_train)
-            forecast_futures[key] = fit_and_forecast.submit(job, name, until_year, run_id)
+                backtest_futures[key] = backtest.submit(job, name, origins, min_train)
+            forecast_futures[key] = fit.submit(job, name, until_year)
 
     progress = FlowProgress(len(backtest_futures) + len(forecast_futures), "forecasts")
     failures: list[str] = []
@@ -298,7 +352,8 @@ def forecasts(
         failures += model_failures
         progress.step(f"backtest {key[0]} {key[1]}")
     for key, future in forecast_futures.items():
-        rates[key] = future.result()
+        rates[key], artefacts = future.result()
+        save_artefacts(run_id, *key, artefacts)
         progress.step(f"forecast {key[0]} {key[1]}")
     if combined:
         for job in jobs:

@@ -26,6 +26,7 @@ from talentflow.flows.forecasting import forecast_task_runner
 from talentflow.flows.forecasting import forecasts as forecast_flow
 from talentflow.flows.ingest import ingest
 from talentflow.tasks.as_of import cut_inputs_at
+from talentflow.tasks.caching import stage_frames
 from talentflow.tasks.claims_tables import CLAIM_SUITES, build_claim_tables
 from talentflow.tasks.features.panel import country_year_panel
 from talentflow.tasks.forecast import forecast_checks
@@ -132,11 +133,14 @@ def pipeline(
     as_of: int | None = None,
     models: list[str] | None = None,
     targets: list[str] | None = None,
+    refresh: bool = False,
 ) -> PipelineOutputs:
     """Pull and validate the sources, build the talent and intake tables, backtest and
     forecast every target to ``until_year`` under the WPP variants and policy levers, and
     publish. ``as_of`` replays the run with every input cut at that year (WPP's
-    projections excepted). Nothing is published unless every step before it succeeded.
+    projections excepted). Backtests and fits of unchanged inputs come from the cache
+    (``tasks.caching``) unless ``refresh``. Nothing is published unless every step
+    before it succeeded.
     Returns the published tables and where the reports are."""
     stopping.stop_promptly_on_signals()  # a cancel from the UI or a worker: SIGTERM
     run_id = str(runtime.flow_run.id or uuid.uuid4())
@@ -165,8 +169,8 @@ def pipeline(
         rename_this_run(f"pipeline-data-{vintage}")
     runner = forecast_task_runner(get_settings())
     outlook = forecast_flow.with_options(task_runner=runner)(
-        features,
-        pl.read_parquet(sources[COUNTRY_LIST]),
+        stage_frames(get_settings(), {table: features[table] for table in FORECAST_INPUTS}),
+        sources[COUNTRY_LIST],
         run_id=run_id,
         vintage=vintage,
         as_of=as_of,
@@ -174,6 +178,7 @@ def pipeline(
         min_observed_years=min_observed_years,
         targets=targets,
         models=models,
+        refresh=refresh,
     )
     run_tables = {table: getattr(outlook, table) for table in FORECAST_TABLES}
     for table, frame in run_tables.items():

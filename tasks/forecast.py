@@ -787,7 +787,8 @@ def forecast_checks(
 def backtest_model(
     job: ForecastJob, name: str, origins: list[int], min_train: int
 ) -> tuple[pl.DataFrame, list[str]]:
-    """One model's backtest on one target, in pool units, and its failures as text."""
+    """One model's backtest on one target, in pool units, and its failures as text.
+    Cacheable on its inputs' content (``tasks.caching.cache_options``)."""
     result = backtest_one(job, name, origins, min_train)
     failures = [
         f"{job.target.name} / {row['model']} at origin {row['origin']} ({row['stage']}): "
@@ -798,14 +799,21 @@ def backtest_model(
 
 
 @task(name="fit-forecast", task_run_name="forecast-{job.target.name}-{name}", cache_policy=NO_CACHE)
-def fit_and_forecast(job: ForecastJob, name: str, until_year: int, run_id: str) -> pl.DataFrame:
-    """One model fitted on all of one target's history, its forecasts to ``until_year``
-    under every variant, and its artefacts written under the run's model folder."""
-    rates, artefacts = forecast_one(job, name, until_year)
-    folder = model_artefacts_dir(get_settings(), run_id) / job.target.name / name
+def fit_and_forecast(
+    job: ForecastJob, name: str, until_year: int
+) -> tuple[pl.DataFrame, dict[str, bytes]]:
+    """One model fitted on all of one target's history: its forecasts to ``until_year``
+    under every variant and its artefacts (:func:`save_artefacts` writes them under a
+    run's folder). Cacheable on its inputs' content (``tasks.caching.cache_options``)."""
+    return forecast_one(job, name, until_year)
+
+
+def save_artefacts(run_id: str, target: str, name: str, artefacts: dict[str, bytes]) -> None:
+    """A fitted model's artefacts under the run's model folder: written for every run,
+    also when the fit came from the cache."""
+    folder = model_artefacts_dir(get_settings(), run_id) / target / name
     for filename, content in artefacts.items():
         atomic_write_bytes(folder / filename, content)
-    return rates
 
 
 @task(name="forecast-jobs", cache_policy=NO_CACHE)

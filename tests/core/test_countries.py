@@ -63,3 +63,11 @@ def test_harmonise_names_a_missing_column():
 def test_normalise_name_folds_case_accents_punctuation_and_footnotes():
     assert normalise_name("  Côte d'Ivoire* ") == normalise_name("COTE D’IVOIRE")
     assert normalise_name("Bosnia & Herzegovina") == "bosnia and herzegovina"
+
+
+def test_known_place_codes_are_countries_in_both_schemes_and_coded_aggregates():
+    from talentflow.core.countries import known_place_codes
+
+    known = known_place_codes()
+    assert {"CHN", "CN", "USA", "US", "XKX", "XK", "WLD", "ARB", "EUE"} <= known
+    assert not {"QQQ", "nan", "China", ""} & known

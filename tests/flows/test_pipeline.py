@@ -67,6 +67,35 @@ def flow_runs_named(run_id: str) -> tuple[str, set[str]]:
     return run.name, {child.name for child in children}
 
 
+def forecast_task_states(run_id: str) -> dict[str, str]:
+    """The state of every backtest and fit task of run ``run_id``'s forecasts subflow,
+    by task run name, as Prefect's API holds them."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
+
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uuid.UUID(run_id)])
+            )
+        )
+        (subflow,) = [run for run in children if run.name.startswith("forecasts-")]
+        task_runs = client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[subflow.id])),
+            limit=200,
+        )
+    return {
+        run.name: run.state.name
+        for run in task_runs
+        if run.name.startswith(("backtest-", "forecast-")) and run.state is not None
+    }
+
+
 def test_runs_are_named_by_what_they_do(published):
     _, tables = published
     run_id = pl.read_parquet(tables["forecasts"].parquet)["run_id"][0]
@@ -350,10 +379,22 @@ def test_a_second_run_on_unchanged_data_replaces_the_table(
 ):
     data_dir, first = published
     before = pl.read_parquet(first["forecasts"].parquet)
+    cache = {path: path.stat().st_mtime_ns for path in (data_dir / "cache" / "results").iterdir()}
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
     second = pipeline(models=FAST_MODELS).tables
     after = pl.read_parquet(second["forecasts"].parquet)
+    # Every backtest and fit came from the cache (Prefect's own record says so), and no
+    # cached result was rewritten; yet the second run's model artefacts are all there.
+    states = forecast_task_states(after["run_id"][0])
+    assert len(states) == len(cache) >= 2 * len(TARGETS)
+    assert set(states.values()) == {"Cached"}, states
+    assert {path: path.stat().st_mtime_ns for path in cache} == cache
+    models_dir = data_dir / "models"
+    first_run, second_run = before["run_id"][0], after["run_id"][0]
+    assert sorted(
+        p.relative_to(models_dir / second_run) for p in (models_dir / second_run).rglob("*")
+    ) == sorted(p.relative_to(models_dir / first_run) for p in (models_dir / first_run).rglob("*"))
     assert after.height == before.height
     assert after["run_id"].n_unique() == 1 and after["run_id"][0] != before["run_id"][0]
     keys = ["target", "country_iso3", "origin_group", "year", "scenario", "model"]

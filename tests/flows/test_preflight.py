@@ -59,7 +59,7 @@ def test_a_bad_option_is_refused_in_one_line(no_work, arguments, message):
 def test_a_bad_task_runner_names_the_variable_and_the_choices(no_work, monkeypatch):
     monkeypatch.setenv("TALENTFLOW_TASK_RUNNER", "bogus")
     line = refused(["run"])
-    assert "TALENTFLOW_TASK_RUNNER='bogus'" in line and "'threads' or 'dask'" in line
+    assert "TALENTFLOW_TASK_RUNNER='bogus'" in line and "'threads', 'processes' or 'dask'" in line
 
 
 def test_a_missing_mirror_is_one_line(no_work, monkeypatch, tmp_path):

@@ -17,7 +17,7 @@ def researchers(mirror):
 
 def test_the_real_world_bank_file_passes(researchers):
     report = validate_frame(researchers, "world_bank_indicator", "wdi")
-    assert report.failures == [] and report.evaluated == 8
+    assert report.failures == [] and report.evaluated == 9
 
 
 def test_the_real_wpp_file_passes(mirror):
@@ -68,6 +68,37 @@ def test_a_release_without_china_fails_at_its_own_suite_naming_the_file(research
     [failure] = report.failures
     assert failure.expectation == "expect_column_distinct_values_to_contain_set"
     assert RESEARCHERS_FILE in report.message() and "CHN" in report.message()
+
+
+def test_an_unknown_place_code_fails_at_its_own_suite_naming_the_code(researchers):
+    """A code neither a country nor a known aggregate (a publisher's new code, a typo):
+    the file's own suite fails and says which code, instead of a null in a derived table."""
+    renamed = researchers.with_columns(
+        pl.col("Country Code").replace({"DEU": "DEX"}).alias("Country Code")
+    )
+    report = validate_frame(renamed, "world_bank_indicator", RESEARCHERS_FILE)
+    assert report.is_critical
+    [failure] = report.failures
+    assert failure.expectation == "expect_column_values_to_be_in_set"
+    assert failure.examples[0] == "DEX"
+    assert RESEARCHERS_FILE in report.message() and "DEX" in report.message()
+
+
+@pytest.mark.parametrize("database", ["scopus", "openalex"])
+def test_mpidr_place_codes_are_checked_with_openalex_nan_allowed(mirror, database):
+    from talentflow.tasks.sources.mpidr import parse_flows
+
+    path = next((mirror / "scholarly_migration").glob(f"*{database}*flow*"))
+    flows = parse_flows(path)
+    assert validate_frame(flows, "mpidr_flows", database).failures == []
+    first = flows["migrationto"].drop_nulls()[0]
+    bad = flows.with_columns(pl.col("migrationto").replace({first: "QQQ"}))
+    report = validate_frame(bad, "mpidr_flows", database)
+    assert report.is_critical
+    assert [(f.expectation, f.kwargs["column"]) for f in report.failures] == [
+        ("expect_column_values_to_be_in_set", "migrationto")
+    ]
+    assert report.failures[0].examples[0] == "QQQ"
 
 
 def test_a_duplicate_key_is_critical(researchers):
