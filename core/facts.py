@@ -142,3 +142,8 @@ def compact_number(value: float | None, style: str = "short") -> str:
     if size >= 100:
         return f"{value:,.0f}"
     return f"{value:.3g}"
+
+
+#: The folders that install as talentflow's subpackages (pyproject.toml lists them;
+#: tests/test_packaging.py checks the list against the folders).
+PACKAGE_FOLDERS: tuple[str, ...] = ("core", "models", "expectations", "tasks", "flows")

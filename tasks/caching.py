@@ -45,6 +45,7 @@ from prefect.context import TaskRunContext
 from prefect.serializers import Serializer
 from pydantic import Field
 
+from talentflow.core.facts import PACKAGE_FOLDERS
 from talentflow.core.settings import Settings
 
 #: How long a cached backtest or fit lives: a month and a half, so a monthly run reuses
@@ -62,11 +63,11 @@ def code_version() -> str:
     versions: any change to the code (a model, a feature, a default) or to a library
     recomputes every cached result."""
     digest = hashlib.sha256()
-    for path in sorted(_PACKAGE_ROOT.rglob("*.py")):
-        relative = path.relative_to(_PACKAGE_ROOT)
-        if relative.parts[0] in {"tests", "bench", ".venv"} or relative.parts[0].startswith("."):
-            continue
-        digest.update(str(relative).encode())
+    sources = [_PACKAGE_ROOT / "__init__.py"] + [
+        path for folder in PACKAGE_FOLDERS for path in (_PACKAGE_ROOT / folder).rglob("*.py")
+    ]
+    for path in sorted(sources):
+        digest.update(str(path.relative_to(_PACKAGE_ROOT)).encode())
         digest.update(path.read_bytes())
     for library in NUMERIC_LIBRARIES:
         try:

@@ -92,7 +92,9 @@ def forecast_task_states(run_id: str) -> dict[str, str]:
     return {
         run.name: run.state.name
         for run in task_runs
-        if run.name.startswith(("backtest-", "forecast-")) and run.state is not None
+        if run.name.startswith(("backtest-", "forecast-"))
+        and not run.name.startswith("forecast-jobs")
+        and run.state is not None
     }
 
 
