@@ -3,10 +3,12 @@ one model per target family for the short and the long horizon, hold every forec
 the plausibility rules, and forecast to the horizon under every WPP variant and policy
 lever.
 
-Fits run as one task per target and model (never one per series) through the flow's
-task runner: threads by default, a Dask cluster when ``TALENTFLOW_TASK_RUNNER=dask``
-(see :func:`forecast_task_runner`). Families are scored in ``FAMILIES`` order, because
-China's intake is a share of world totals that are themselves forecast.
+Fits run as one task per target and model (never one per series), and backtests as one
+task per target, model and batch of origins (``tasks.forecast.origin_batches``), so the
+work comes in pieces of bounded size, through the flow's task runner: threads by
+default, Prefect's process pool or a Dask cluster (see :func:`forecast_task_runner`).
+Families are scored in ``FAMILIES`` order, because China's intake is a share of world
+totals that are themselves forecast.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from talentflow.tasks.forecast import (
     in_logit_space,
     min_train_observations,
     observed_pools,
+    origin_batches,
     save_artefacts,
     score_family,
 )
@@ -334,23 +337,31 @@ def forecasts(
     prune_cache(settings)
     backtest = backtest_model.with_options(**cache_options(settings, refresh=refresh))
     fit = fit_and_forecast.with_options(**cache_options(settings, refresh=refresh))
-    backtest_futures: dict[tuple[str, str], PrefectFuture] = {}
+    backtest_futures: dict[tuple[str, str], list[PrefectFuture]] = {}
     forecast_futures: dict[tuple[str, str], PrefectFuture] = {}
     for job in jobs:
         origins, min_train = backtest_origins(job, models), min_train_observations(job, models)
         for name in fitted:
             key = (job.target.name, name)
             if origins:
-                backtest_futures[key] = backtest.submit(job, name, origins, min_train)
+                backtest_futures[key] = [
+                    backtest.submit(job, name, batch, min_train)
+                    for batch in origin_batches(origins)
+                ]
             forecast_futures[key] = fit.submit(job, name, until_year)
 
-    progress = FlowProgress(len(backtest_futures) + len(forecast_futures), "forecasts")
+    submitted = sum(len(batches) for batches in backtest_futures.values())
+    progress = FlowProgress(submitted + len(forecast_futures), "forecasts")
     failures: list[str] = []
     backtests, rates = {}, {}
-    for key, future in backtest_futures.items():
-        backtests[key], model_failures = future.result()
-        failures += model_failures
-        progress.step(f"backtest {key[0]} {key[1]}")
+    for key, batches in backtest_futures.items():
+        frames = []
+        for future in batches:  # in origin order: the concatenation is the whole backtest
+            frame, model_failures = future.result()
+            frames.append(frame)
+            failures += model_failures
+            progress.step(f"backtest {key[0]} {key[1]}")
+        backtests[key] = pl.concat(frames, how="vertical_relaxed")
     for key, future in forecast_futures.items():
         rates[key], artefacts = future.result()
         save_artefacts(run_id, *key, artefacts)

@@ -85,6 +85,10 @@ DRIVER = "cohort_growth"
 #: Prophet's simulated futures per forecast: 300 keep the 95 % bounds' sampling error
 #: small beside their width.
 PROPHET_SAMPLES = 300
+#: Origins per backtest task: every origin is an independent fit, so a target's backtest
+#: splits into tasks of bounded size that spread over workers (a long-history target's 16
+#: origins become 4 tasks).
+ORIGIN_BATCH = 4
 #: A series silent for longer than this before the vintage is not forecast: a country
 #: that stopped reporting in the 1980s would otherwise get a "forecast" of the 1990s.
 MAX_SILENT_YEARS = 10
@@ -240,6 +244,14 @@ def backtest_origins(job: ForecastJob, names: Sequence[str]) -> list[int]:
         )
     except ValueError:
         return []
+
+
+def origin_batches(origins: Sequence[int], size: int = ORIGIN_BATCH) -> list[list[int]]:
+    """``origins`` in ascending batches of at most ``size``: one backtest task each. Each
+    origin is fitted on its own (an expanding window), so the batches' forecasts,
+    concatenated in order, are the whole backtest's."""
+    ordered = sorted(origins)
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
 
 def backtest_one(job: ForecastJob, name: str, origins: Sequence[int], min_train: int) -> Backtest:

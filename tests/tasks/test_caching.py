@@ -108,3 +108,31 @@ def test_entries_past_their_time_are_pruned_and_then_recomputed(prefect_harness,
     assert prune_cache(get_settings()) == len(stored)
     run_square(frame(), "after-prune")
     assert CALLS == ["fresh", "after-prune"]
+
+
+def test_a_run_that_failed_midway_resumes_from_the_tasks_that_completed(
+    prefect_harness, settings_env
+):
+    """A run killed or failed after some fits: the next run reuses those and computes
+    only the rest."""
+    CALLS.clear()
+    failing = {"second": True}
+
+    @task(name="synthetic-second", cache_policy=NO_CACHE)
+    def second(values: pl.DataFrame) -> pl.DataFrame:
+        CALLS.append("second")
+        if failing["second"]:
+            raise RuntimeError("killed midway")
+        return values
+
+    @flow
+    def two_steps():
+        options = cache_options(get_settings(), ignore=("label",))
+        done, _ = square.with_options(**options)(frame(), "first")
+        return second.with_options(**options)(done)
+
+    with pytest.raises(RuntimeError, match="killed midway"):
+        two_steps()
+    failing["second"] = False
+    two_steps()
+    assert CALLS == ["first", "second", "second"]  # the first step ran once

@@ -21,6 +21,7 @@ from talentflow.tasks.forecast import (
     forecast_pools,
     forecast_rows,
     in_pool_units,
+    origin_batches,
     score_family,
 )
 from talentflow.tasks.validate import validate_frame
@@ -285,6 +286,22 @@ def test_backtests_are_scored_in_pool_units_and_one_model_is_chosen_per_family(s
     row = scores.selection.row(0, named=True)
     assert row["target"] == "researchers" and row["mase"] < row["naive_mase"]
     assert "Short-horizon choice: drift" in row["reason"]
+
+
+@pytest.mark.parametrize("name", ["drift", "ets", "global"])
+def test_a_backtest_split_into_origin_batches_is_the_whole_backtest(synthetic_job, name):
+    """The forecast stage runs a backtest as tasks of a few origins each (so the work
+    spreads over workers): together they must give exactly the one-task backtest."""
+    origins = [2013, 2014, 2015, 2016, 2017, 2018, 2019]
+    batches = origin_batches(origins, size=3)
+    assert batches == [[2013, 2014, 2015], [2016, 2017, 2018], [2019]]
+    whole = in_pool_units(synthetic_job, backtest_one(synthetic_job, name, origins, 3).forecasts)
+    pieces = pl.concat(
+        in_pool_units(synthetic_job, backtest_one(synthetic_job, name, batch, 3).forecasts)
+        for batch in batches
+    )
+    order = ["origin", "series_id", "year"]  # in_pool_units' joins keep no row order
+    assert pieces.sort(order).equals(whole.sort(order))
 
 
 def test_when_the_short_and_long_choices_differ_the_family_hands_over():
