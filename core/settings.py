@@ -36,14 +36,17 @@ class Settings(BaseSettings):
         The PostgreSQL schema that holds the published tables and views. Default
         ``talentflow``; created when missing.
     task_runner:
-        Where the forecast fits run: ``threads`` (default, in the flow's process) or
-        ``dask`` (a Dask cluster through prefect-dask: ``pip install talentflow[dask]``).
+        Where the forecast fits run: ``processes`` (default: Prefect's process pool, one
+        core per worker), ``threads`` (in the flow's process: no start-up cost, but the
+        fits share one interpreter) or ``dask`` (a Dask cluster through prefect-dask:
+        ``pip install talentflow[dask]``).
     dask_address:
         A running Dask scheduler, e.g. ``tcp://dask-scheduler:8786`` (compose's ``dask``
         profile). Unset with ``task_runner=dask``: a local cluster of ``forecast_workers``
         processes is started for the run.
     forecast_workers:
-        Parallel fits: threads, or local Dask worker processes. Default 2.
+        Parallel fits: worker processes, threads, or local Dask workers (with a remote Dask
+        cluster, its number of workers: it sets how finely backtests are split). Default 2.
     report_base_url:
         The address of a static web site that serves ``<data_dir>/reports``, such as
         ``http://127.0.0.1:8081`` for ``python -m http.server 8081 --directory
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
     mirror: Path | None = None
     database_url: str | None = None
     database_schema: str = "talentflow"
-    task_runner: Literal["threads", "processes", "dask"] = "threads"
+    task_runner: Literal["threads", "processes", "dask"] = "processes"
     dask_address: str | None = None
     forecast_workers: int = 2
     report_base_url: str | None = None

@@ -4,8 +4,8 @@ the plausibility rules, and forecast to the horizon under every WPP variant and 
 lever.
 
 Fits run as one task per target and model (never one per series), and backtests as one
-task per target, model and batch of origins (``tasks.forecast.origin_batches``), so the
-work comes in pieces of bounded size, through the flow's task runner: threads by
+task per target, model and batch of origins (``tasks.forecast.origin_batches``: more
+batches as there are more workers), through the flow's task runner: threads by
 default, Prefect's process pool or a Dask cluster (see :func:`forecast_task_runner`).
 Families are scored in ``FAMILIES`` order, because China's intake is a share of world
 totals that are themselves forecast.
@@ -346,7 +346,7 @@ def forecasts(
             if origins:
                 backtest_futures[key] = [
                     backtest.submit(job, name, batch, min_train)
-                    for batch in origin_batches(origins)
+                    for batch in origin_batches(origins, settings.forecast_workers)
                 ]
             forecast_futures[key] = fit.submit(job, name, until_year)
 

@@ -20,7 +20,7 @@ from talentflow.flows.progress import FlowProgress
 from talentflow.tasks.report import publish_data_docs, publish_validation_summary
 from talentflow.tasks.snapshots import pull_snapshot
 from talentflow.tasks.sources.catalog import CATALOG, RATE_LIMITS, dataset
-from talentflow.tasks.tidy import accept_snapshot
+from talentflow.tasks.tidy import acceptance
 from talentflow.tasks.validate import Finding, findings_by_kind
 
 
@@ -116,7 +116,8 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
             failures[dataset_id] = _describe(error)
             progress.step(f"{dataset_id} failed")
             continue
-        accepted[accept_snapshot.submit(snapshots[dataset_id])] = dataset_id
+        snapshot = snapshots[dataset_id]
+        accepted[acceptance(snapshot).submit(snapshot)] = dataset_id
     results, summary = [], []
     for future in as_completed(list(accepted)):
         dataset_id = accepted[future]

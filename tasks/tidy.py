@@ -184,13 +184,13 @@ def previous_drift(
     return snapshot_drift(reader.tidy(reader.parse(raw_files[0])), table)
 
 
-def _acceptance_key(context: Any, parameters: dict[str, Any]) -> str | None:
-    """The cache key, or None (run, do not look up) when the tidy table the cached result
-    points at is gone: a cache hit must never hand out the path of a deleted file."""
+def _acceptance_key(context: Any, parameters: dict[str, Any]) -> str:
+    """The cache key: the snapshot, its reader, suite and code, and the data directory.
+    (Always a key: a None key would keep the first run's result under a key nobody looks
+    up, so the first rerun missed. A cache hit must never hand out the path of a deleted
+    tidy file: :func:`acceptance` refreshes the entry when the file is gone.)"""
     snapshot: Snapshot = parameters["snapshot"]
     source = dataset(snapshot.dataset_id)
-    if not tidy_parquet(get_settings(), source.id, snapshot.sha256).exists():
-        return None
     suite = json.dumps(suite_definition(source.suite), sort_keys=True)
     identity = "|".join(
         (
@@ -242,3 +242,10 @@ def accept_snapshot(snapshot: Snapshot) -> dict[str, Any]:
     for line in warning_log_lines(snapshot.dataset_id, findings, accepted["warnings_file"]):
         get_run_logger().warning(line)
     return accepted
+
+
+def acceptance(snapshot: Snapshot):
+    """The ``accept-snapshot`` task for ``snapshot``: from the cache when its tidy table
+    is still there, recomputed (and the cache entry overwritten) when it is gone."""
+    missing = not tidy_parquet(get_settings(), snapshot.dataset_id, snapshot.sha256).exists()
+    return accept_snapshot.with_options(refresh_cache=True) if missing else accept_snapshot

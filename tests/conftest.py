@@ -14,6 +14,11 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# The tests' pipeline runs use a fast zoo, for which starting worker processes costs more
+# than it saves: they run the fits on threads. The default (a process pool) is what
+# tests/flows/test_prefect_server_postgres.py (the default zoo), test_stopping.py and
+# test_forecasting.py run.
+os.environ.setdefault("TALENTFLOW_TASK_RUNNER", "threads")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from talentflow.core.settings import get_settings
-from talentflow.flows.forecasting import forecast_task_runner
+from talentflow.flows.forecasting import WorkerProcesses, forecast_task_runner
 from talentflow.tasks.features.scenarios import RESEARCHERS
 from talentflow.tasks.forecast import backtest_model, fit_and_forecast, forecast_job
 
@@ -58,9 +58,25 @@ def run_batch(runner):
     return backtests, [rates for rates, _ in fits]
 
 
-def test_threads_are_the_default_runner(monkeypatch):
+def test_a_process_pool_is_the_default_runner(monkeypatch):
     monkeypatch.delenv("TALENTFLOW_TASK_RUNNER", raising=False)
-    assert isinstance(forecast_task_runner(get_settings()), ThreadPoolTaskRunner)
+    assert isinstance(forecast_task_runner(get_settings()), WorkerProcesses)
+
+
+def test_worker_processes_give_the_same_forecasts_as_threads(
+    prefect_harness, monkeypatch, tmp_path
+):
+    """Prefect's process pool, its workers pointed at the flow's temporary API (they
+    would otherwise each start a server of their own) and limited to one native thread."""
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TALENTFLOW_TASK_RUNNER", "processes")
+    runner = forecast_task_runner(get_settings())
+    pooled_backtests, pooled_fits = run_batch(runner)
+    thread_backtests, thread_fits = run_batch(ThreadPoolTaskRunner(max_workers=2))
+    for pooled, on_threads in zip(
+        pooled_backtests + pooled_fits, thread_backtests + thread_fits, strict=True
+    ):
+        assert pooled.sort(pooled.columns[:4]).equals(on_threads.sort(on_threads.columns[:4]))
 
 
 def test_the_dask_runner_gives_the_same_forecasts_as_threads(

@@ -67,9 +67,9 @@ def flow_runs_named(run_id: str) -> tuple[str, set[str]]:
     return run.name, {child.name for child in children}
 
 
-def forecast_task_states(run_id: str) -> dict[str, str]:
-    """The state of every backtest and fit task of run ``run_id``'s forecasts subflow,
-    by task run name, as Prefect's API holds them."""
+def task_states(run_id: str, subflow: str) -> dict[str, str]:
+    """The state of every task of run ``run_id``'s subflow whose name starts with
+    ``subflow``, by task run name, as Prefect's API holds them."""
     from prefect import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -84,17 +84,20 @@ def forecast_task_states(run_id: str) -> dict[str, str]:
                 parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uuid.UUID(run_id)])
             )
         )
-        (subflow,) = [run for run in children if run.name.startswith("forecasts-")]
+        (child,) = [run for run in children if run.name.startswith(subflow)]
         task_runs = client.read_task_runs(
-            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[subflow.id])),
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[child.id])),
             limit=200,
         )
+    return {run.name: run.state.name for run in task_runs if run.state is not None}
+
+
+def forecast_task_states(run_id: str) -> dict[str, str]:
+    """The state of every backtest and fit task of run ``run_id``."""
     return {
-        run.name: run.state.name
-        for run in task_runs
-        if run.name.startswith(("backtest-", "forecast-"))
-        and not run.name.startswith("forecast-jobs")
-        and run.state is not None
+        name: state
+        for name, state in task_states(run_id, "forecasts-").items()
+        if name.startswith(("backtest-", "forecast-")) and not name.startswith("forecast-jobs")
     }
 
 
@@ -391,6 +394,13 @@ def test_a_second_run_on_unchanged_data_replaces_the_table(
     states = forecast_task_states(after["run_id"][0])
     assert len(states) == len(cache) >= 2 * len(TARGETS)
     assert set(states.values()) == {"Cached"}, states
+    # So did every source's acceptance (validation and tidying), on the first rerun too.
+    accepted = {
+        name: state
+        for name, state in task_states(after["run_id"][0], "ingest-").items()
+        if name.startswith("accept-")
+    }
+    assert len(accepted) == len(PIPELINE_DATASETS) and set(accepted.values()) == {"Cached"}
     assert {path: path.stat().st_mtime_ns for path in cache} == cache
     models_dir = data_dir / "models"
     first_run, second_run = before["run_id"][0], after["run_id"][0]

@@ -76,6 +76,7 @@ def test_the_pipeline_runs_on_a_postgres_backed_prefect_server_and_publishes_to_
         TALENTFLOW_DATA_DIR=str(tmp_path / "data"),
         TALENTFLOW_DATABASE_URL=postgres_url,
         TALENTFLOW_DATABASE_SCHEMA=postgres_schema,
+        TALENTFLOW_TASK_RUNNER="processes",  # the default, as production runs it
     )
     with open(log, "wb") as output:
         finished = subprocess.run(

@@ -293,7 +293,8 @@ def test_a_backtest_split_into_origin_batches_is_the_whole_backtest(synthetic_jo
     """The forecast stage runs a backtest as tasks of a few origins each (so the work
     spreads over workers): together they must give exactly the one-task backtest."""
     origins = [2013, 2014, 2015, 2016, 2017, 2018, 2019]
-    batches = origin_batches(origins, size=3)
+    assert origin_batches(origins, workers=2) == [origins]  # few workers: one task
+    batches = origin_batches(origins, workers=24)
     assert batches == [[2013, 2014, 2015], [2016, 2017, 2018], [2019]]
     whole = in_pool_units(synthetic_job, backtest_one(synthetic_job, name, origins, 3).forecasts)
     pieces = pl.concat(
