@@ -171,7 +171,11 @@ def test_a_warning_lets_the_release_land_and_is_reported(
 
     data_dir, _ = landed
     text = (mirror / RESEARCHERS).read_text(encoding="utf-8-sig")
-    edited = text.replace('"Albania","ALB"', '"Albania","ALX"')
+    # Albania's line gone (drift: a country lost) and one Austrian value tripled (a
+    # year-on-year jump): two kinds of warning, neither critical.
+    edited = "".join(
+        line for line in text.splitlines(keepends=True) if not line.startswith('"Albania"')
+    ).replace('"3186.95396"', '"9186.95396"')
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror_with(tmp_path, mirror, edited)))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
 
@@ -180,7 +184,7 @@ def test_a_warning_lets_the_release_land_and_is_reported(
 
     assert landed_again.is_new
     problems = " | ".join(landed_again.warnings)
-    assert "unknown place" in problems
+    assert "doubled or halved in a year" in problems
     assert "drift: 1 countries no longer present" in problems and "ALB" in problems
     # The whole list is kept in one file beside the tidy table...
     full_list = data_dir / "tidy" / "wdi_sp_pop_scie_rd_p6" / f"{landed_again.sha256}.warnings.json"
@@ -202,8 +206,25 @@ def test_a_warning_lets_the_release_land_and_is_reported(
         assert line.endswith(f"; full list: {full_list}") and "{" not in line, line
     [row] = json.loads(Artifact.get("validation-summary").data)
     assert row["status"] == "accepted" and row["highest_severity"] == "warning"
-    assert "1 × unknown place in geo_kind (rows: 3)" in row["problems"]  # ALX, 3 years
+    assert "year-on-year jump" in row["problems"] and "drift" in row["problems"]
     assert row["full_list"] == str(full_list)
+
+
+def test_an_unknown_place_code_quarantines_the_release_naming_the_code(
+    landed, mirror, tmp_path, monkeypatch
+):
+    """Albania's code misspelt ALX: the file's own suite fails, naming the code, and the
+    snapshot is quarantined (it used to land with a warning and fail later as a null)."""
+    data_dir, _ = landed
+    text = (mirror / RESEARCHERS).read_text(encoding="utf-8-sig")
+    edited = text.replace('"Albania","ALB"', '"Albania","ALX"')
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror_with(tmp_path, mirror, edited)))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    state = ingest(["wdi_sp_pop_scie_rd_p6"], return_state=True)
+    assert state.is_failed()
+    message = str(state.result(raise_on_failure=False))
+    assert "expect_column_values_to_be_in_set on Country Code" in message and "ALX" in message
+    assert list((data_dir / "quarantine" / "wdi_sp_pop_scie_rd_p6").glob("*.reason.json"))
 
 
 def test_a_half_empty_release_is_critical_drift_and_quarantined(
