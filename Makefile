@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,15 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
+
+# The same checks without the slow tests (whole pipeline runs, Prefect servers of their
+# own): for a quick loop while editing. CI always runs `make test`, which skips nothing.
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/pytest -n auto --dist loadfile -m "not slow"
 
 clean:
 	rm -rf $(VENV) data

@@ -23,6 +23,9 @@ from talentflow.flows.serve import (
 )
 from talentflow.tasks.sources.catalog import CATALOG, MONTHLY
 
+#: Minutes of Prefect servers and pipeline runs: `make test-fast` leaves them out, CI runs them.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deploy" / "prefect.yaml"
 

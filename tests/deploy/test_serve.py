@@ -26,6 +26,9 @@ from talentflow.flows.cli import app
 from talentflow.flows.serve import CONCURRENCY_LIMIT, SERVE_SUFFIX, runner_deployments
 from tests.prefect_server import environment_without_prefect, running_prefect_server, tail
 
+#: Minutes of Prefect servers and pipeline runs: `make test-fast` leaves them out, CI runs them.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deploy" / "prefect.yaml"
 

@@ -21,6 +21,9 @@ from talentflow.flows.pipeline import (
 )
 from talentflow.tasks.features.scenarios import RATE_TARGETS
 
+#: Minutes of Prefect servers and pipeline runs: `make test-fast` leaves them out, CI runs them.
+pytestmark = pytest.mark.slow
+
 RESEARCHERS_FILE = "wdi/API_SP.POP.SCIE.RD.P6_DS2_en_csv_v2_37695.csv"
 
 

@@ -30,7 +30,7 @@ from tests.postgres_fixtures import (  # noqa: F401 (the postgres_* fixtures)
 )
 from tests.prefect_server import environment_without_prefect, running_prefect_server, tail
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE_TIMEOUT_SECONDS = 1800

@@ -13,6 +13,9 @@ import time
 
 import pytest
 
+#: Minutes of Prefect servers and pipeline runs: `make test-fast` leaves them out, CI runs them.
+pytestmark = pytest.mark.slow
+
 FLOW = textwrap.dedent(
     """
     import subprocess, sys, time
