@@ -56,6 +56,7 @@ from talentflow.tasks.forecast import (
     forecast_rows,
     handover_rates,
     in_logit_space,
+    longest_first,
     min_train_observations,
     observed_pools,
     origin_batches,
@@ -65,7 +66,8 @@ from talentflow.tasks.forecast import (
 
 
 def forecast_task_runner(settings: Settings) -> TaskRunner:
-    """The task runner of the forecast fits: a thread pool, or Dask (prefect-dask) when
+    """The task runner of the forecast fits: Prefect's process pool (the default,
+    :class:`WorkerProcesses`), a thread pool, or Dask (prefect-dask) when
     ``TALENTFLOW_TASK_RUNNER=dask``, on ``TALENTFLOW_DASK_ADDRESS`` or a local cluster."""
     if settings.task_runner == "threads":
         return ThreadPoolTaskRunner(max_workers=settings.forecast_workers)
@@ -339,16 +341,23 @@ def forecasts(
     fit = fit_and_forecast.with_options(**cache_options(settings, refresh=refresh))
     backtest_futures: dict[tuple[str, str], list[PrefectFuture]] = {}
     forecast_futures: dict[tuple[str, str], PrefectFuture] = {}
-    for job in jobs:
-        origins, min_train = backtest_origins(job, models), min_train_observations(job, models)
-        for name in fitted:
-            key = (job.target.name, name)
-            if origins:
-                backtest_futures[key] = [
-                    backtest.submit(job, name, batch, min_train)
-                    for batch in origin_batches(origins, settings.forecast_workers)
-                ]
-            forecast_futures[key] = fit.submit(job, name, until_year)
+    plans = {
+        job.target.name: (backtest_origins(job, models), min_train_observations(job, models))
+        for job in jobs
+    }
+    for job, name in longest_first(jobs, fitted):  # so no long task is left for last
+        key = (job.target.name, name)
+        origins, min_train = plans[job.target.name]
+        if origins:
+            backtest_futures[key] = [
+                backtest.submit(job, name, batch, min_train)
+                for batch in origin_batches(origins, settings.forecast_workers)
+            ]
+        forecast_futures[key] = fit.submit(job, name, until_year)
+    # Read back in the jobs' order, whatever the order of submission.
+    in_order = [(job.target.name, name) for job in jobs for name in fitted]
+    backtest_futures = {key: backtest_futures[key] for key in in_order if key in backtest_futures}
+    forecast_futures = {key: forecast_futures[key] for key in in_order}
 
     submitted = sum(len(batches) for batches in backtest_futures.values())
     progress = FlowProgress(submitted + len(forecast_futures), "forecasts")

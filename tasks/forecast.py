@@ -248,6 +248,32 @@ def backtest_origins(job: ForecastJob, names: Sequence[str]) -> list[int]:
         return []
 
 
+#: Each model's cost per series relative to naive's (bench/forecast_stage.py, model by
+#: model, 2026-12-05: bench/README.md); only the order of submission reads it.
+RELATIVE_COST = {
+    "naive": 1,
+    "drift": 1,
+    "converge": 4,
+    "ets": 8,
+    "theta": 12,
+    "global": 25,
+    "prophet": 150,
+}
+
+
+def longest_first(
+    jobs: Sequence[ForecastJob], names: Sequence[str]
+) -> list[tuple[ForecastJob, str]]:
+    """Every (job, model) pair, the costliest first (series × :data:`RELATIVE_COST`): a
+    pool that takes tasks in order then ends with short ones, not with one worker still
+    fitting the largest target while the others wait (longest-processing-time first)."""
+    pairs = [(job, name) for job in jobs for name in names]
+    return sorted(
+        pairs,
+        key=lambda pair: -pair[0].history["series_id"].n_unique() * RELATIVE_COST.get(pair[1], 1),
+    )
+
+
 def origin_batches(origins: Sequence[int], workers: int) -> list[list[int]]:
     """``origins`` in ascending batches, one backtest task each: ceil(``workers`` /
     :data:`WORKERS_PER_ORIGIN_BATCH`) batches of nearly equal size. Each origin is fitted

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
-from scipy.stats import kendalltau
 
 from talentflow.core.facts import MPIDR_RELIABLE_YEARS, VERDICTS
 from talentflow.core.tables import (
@@ -818,6 +817,8 @@ def share_trend(shares: pl.DataFrame, source: str, group: str) -> Trend | None:
         series = series.filter(pl.col("year") > series["year"].max() - TREND_YEARS)
     if series.height < MIN_TREND_YEARS:
         return None
+    from scipy.stats import kendalltau  # imported here: scipy.stats takes 2 s to import
+
     tau, p_value = kendalltau(series["year"].to_list(), series["share"].to_list())
     return Trend(
         source,

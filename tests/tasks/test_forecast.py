@@ -13,6 +13,7 @@ from talentflow.tasks.features.scenarios import (
     attach_denominators,
 )
 from talentflow.tasks.forecast import (
+    ForecastJob,
     NotForecastable,
     backtest_one,
     forecast_checks,
@@ -21,6 +22,7 @@ from talentflow.tasks.forecast import (
     forecast_pools,
     forecast_rows,
     in_pool_units,
+    longest_first,
     origin_batches,
     score_family,
 )
@@ -303,6 +305,25 @@ def test_a_backtest_split_into_origin_batches_is_the_whole_backtest(synthetic_jo
     )
     order = ["origin", "series_id", "year"]  # in_pool_units' joins keep no row order
     assert pieces.sort(order).equals(whole.sort(order))
+
+
+def test_the_costliest_fits_are_submitted_first(synthetic_job):
+    """Longest-processing-time first: the pool does not end on one long fit."""
+    one_series = ForecastJob(
+        synthetic_job.target,
+        synthetic_job.history.filter(pl.col("series_id") == "AAA"),
+        synthetic_job.cohorts,
+        synthetic_job.caps,
+    )
+    order = longest_first([one_series, synthetic_job], ["naive", "global", "ets"])
+    assert [(job.history["series_id"].n_unique(), name) for job, name in order] == [
+        (2, "global"),
+        (1, "global"),
+        (2, "ets"),
+        (1, "ets"),
+        (2, "naive"),
+        (1, "naive"),
+    ]
 
 
 def test_when_the_short_and_long_choices_differ_the_family_hands_over():
