@@ -417,14 +417,20 @@ def test_each_charts_csv_is_exactly_the_data_it_draws(synthetic_page):
 # -- the page ------------------------------------------------------------------------------
 
 
-def test_the_page_loads_nothing_from_the_network():
-    page = outlook_html(
+def page_to_2030(**options) -> str:
+    """The outlook page of the synthetic run to 2030 (``options``: e.g. its claims)."""
+    return outlook_html(
         synthetic_forecasts(until=2030),
         synthetic_observed(),
         synthetic_ladder(),
         run_id=RUN_ID,
         vintage=VINTAGE,
+        **options,
     )
+
+
+def test_the_page_loads_nothing_from_the_network():
+    page = page_to_2030()
     tree = lxml.html.fromstring(page)
     assert not tree.xpath("//*[@src] | //link | //iframe | //object | //embed | //img")
     styles = " ".join([*tree.xpath("//style/text()"), *tree.xpath("//@style")])
@@ -471,14 +477,7 @@ def test_the_page_opens_with_the_seed_claims_escaped_when_the_run_has_them():
         ],
         schema=SEED_CLAIMS_SCHEMA,
     ).with_columns(pl.lit("<img src=x onerror=alert(1)>").alias("caveats"))
-    page = outlook_html(
-        synthetic_forecasts(until=2030),
-        synthetic_observed(),
-        synthetic_ladder(),
-        run_id=RUN_ID,
-        vintage=VINTAGE,
-        claims=claims,
-    )
+    page = page_to_2030(claims=claims)
     tree = lxml.html.fromstring(page)
     sections = tree.xpath("//main/section/h2/@id")
     assert sections[:2] == ["claims-heading", "headline-heading"]
@@ -491,13 +490,7 @@ def test_the_page_opens_with_the_seed_claims_escaped_when_the_run_has_them():
     }
     assert "<img src=x" not in page.replace(outlook.vega_bundle()[0], "")
     # without claims (a replay) the section is absent
-    assert "claims-heading" not in outlook_html(
-        synthetic_forecasts(until=2030),
-        synthetic_observed(),
-        synthetic_ladder(),
-        run_id=RUN_ID,
-        vintage=VINTAGE,
-    )
+    assert "claims-heading" not in page_to_2030()
 
 
 def test_headline_series_missing_from_the_run_are_named():
