@@ -70,6 +70,21 @@ def reports_dir(settings: Settings) -> Path:
     return settings.data_dir / "reports"
 
 
+def run_report_path(settings: Settings, run_id: str) -> Path:
+    """The run report of one run (``tasks.report.publish_run_report``)."""
+    return reports_dir(settings) / f"run-{run_id}.md"
+
+
+def backtest_report_path(settings: Settings, vintage: int) -> Path:
+    """The backtest report of a vintage's run (``tasks.report.publish_backtest_report``)."""
+    return reports_dir(settings) / f"backtest-{vintage}.md"
+
+
+def findings_report_path(settings: Settings) -> Path:
+    """The findings of the latest full run (``tasks.report.publish_findings_report``)."""
+    return reports_dir(settings) / "findings.md"
+
+
 #: The Data Docs site as the reports folder shows it (a link to where GX builds it).
 DATA_DOCS_IN_REPORTS = "data-docs"
 

@@ -122,6 +122,10 @@ RUNS_SCHEMA: dict[str, pl.PolarsDataType] = {
     "code_version": pl.String,  # talentflow's version (and git commit when known)
     "inputs": pl.String,  # JSON: {dataset id: sha256 of the snapshot read}
     "tables": pl.String,  # the tables this publish wrote, comma-separated
+    # what the run's tables and reports are a function of: code, inputs and options
+    # (tasks.caching.run_fingerprint); a run whose fingerprint is the latest run's
+    # publishes nothing (flows.pipeline)
+    "fingerprint": pl.String,
 }
 
 #: Every run table, by its published name.

@@ -14,6 +14,7 @@ from prefect import flow, get_client, runtime
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
+from talentflow.core.settings import get_settings
 from talentflow.core.storage import holding_writer_lock
 from talentflow.flows import stopping
 from talentflow.flows.progress import FlowProgress
@@ -21,7 +22,7 @@ from talentflow.tasks.report import publish_data_docs, publish_validation_summar
 from talentflow.tasks.snapshots import pull_snapshot
 from talentflow.tasks.sources.catalog import CATALOG, RATE_LIMITS, dataset
 from talentflow.tasks.tidy import acceptance
-from talentflow.tasks.validate import Finding, findings_by_kind
+from talentflow.tasks.validate import Finding, data_docs_index, findings_by_kind
 
 
 class IngestFailed(RuntimeError):
@@ -118,7 +119,7 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
             continue
         snapshot = snapshots[dataset_id]
         accepted[acceptance(snapshot).submit(snapshot)] = dataset_id
-    results, summary = [], []
+    results, summary, validated = [], [], bool(failures)
     for future in as_completed(list(accepted)):
         dataset_id = accepted[future]
         progress.step(dataset_id)
@@ -126,7 +127,9 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
             outcome = future.result()
         except Exception as error:
             failures[dataset_id] = _describe(error)
+            validated = True
             continue
+        validated |= future.state.name != "Cached"
         snapshot = snapshots[dataset_id]
         summary.append(_summary_row(dataset_id, "accepted", outcome))
         results.append(
@@ -142,7 +145,10 @@ def ingest(datasets: list[str] | None = None) -> list[Ingested]:
         )
     summary += [_summary_row(d, "failed", {"problem": m}) for d, m in failures.items()]
     publish_validation_summary(sorted(summary, key=lambda row: row["dataset"]), "ingest")
-    publish_data_docs()
+    # Data Docs change only when a snapshot was validated: every acceptance from the
+    # cache (unchanged sources) leaves the site, and its link in the UI, as they are.
+    if validated or not data_docs_index(get_settings().data_dir).is_file():
+        publish_data_docs()
     if failures:
         for dataset_id, message in failures.items():
             get_run_logger().error("%s failed: %s", dataset_id, message)

@@ -18,7 +18,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from talentflow.core.settings import get_settings
-from talentflow.core.storage import holding_writer_lock
+from talentflow.core.storage import (
+    backtest_report_path,
+    findings_report_path,
+    holding_writer_lock,
+    reports_dir,
+    run_report_path,
+)
 from talentflow.core.tables import RUN_TABLES
 from talentflow.flows import stopping
 from talentflow.flows.failures import reports_failure
@@ -26,7 +32,7 @@ from talentflow.flows.forecasting import forecast_task_runner
 from talentflow.flows.forecasting import forecasts as forecast_flow
 from talentflow.flows.ingest import ingest
 from talentflow.tasks.as_of import cut_inputs_at
-from talentflow.tasks.caching import stage_frames
+from talentflow.tasks.caching import run_fingerprint, stage_frames
 from talentflow.tasks.claims_tables import CLAIM_SUITES, build_claim_tables
 from talentflow.tasks.features.panel import country_year_panel
 from talentflow.tasks.forecast import forecast_checks
@@ -36,14 +42,22 @@ from talentflow.tasks.intake_tables import (
     INTAKE_SUITES,
     build_intake_tables,
 )
-from talentflow.tasks.outlook import publish_outlook
-from talentflow.tasks.publish import PublishedTable, publish_run, runs_row, score_replays
+from talentflow.tasks.outlook import outlook_paths, publish_outlook
+from talentflow.tasks.publish import (
+    PublishedTable,
+    latest_published_run,
+    publish_run,
+    runs_row,
+    score_replays,
+    standing_tables,
+)
 from talentflow.tasks.report import (
     publish_backtest_report,
     publish_data_docs,
     publish_findings_report,
     publish_headline_table,
     publish_run_report,
+    publish_unchanged_note,
 )
 from talentflow.tasks.sources.catalog import (
     POPULATION_TOTAL,
@@ -51,7 +65,7 @@ from talentflow.tasks.sources.catalog import (
     WPP_POPULATION_BY_AGE,
 )
 from talentflow.tasks.talent_tables import TALENT_DATASETS, TALENT_SUITES, build_talent_tables
-from talentflow.tasks.validate import validate_table
+from talentflow.tasks.validate import data_docs_index, validate_table
 
 PIPELINE_DATASETS = list(
     dict.fromkeys(
@@ -89,6 +103,41 @@ class PipelineOutputs:
 
     tables: dict[str, PublishedTable]
     reports: dict[str, Path]
+    #: The run whose tables and reports these are, when this run found nothing new to
+    #: publish (its fingerprint was the latest published run's); None when it published.
+    unchanged_since: str | None = None
+
+
+def run_reports(run_id: str, vintage: int, as_of: int | None) -> dict[str, Path]:
+    """Where a run's reports are, in reading order: ``findings`` (full runs only),
+    ``run report``, ``backtest report``, ``outlook``, ``Data Docs`` (its index)."""
+    settings = get_settings()
+    reports = {"findings": findings_report_path(settings)} if as_of is None else {}
+    return reports | {
+        "run report": run_report_path(settings, run_id),
+        "backtest report": backtest_report_path(settings, vintage),
+        "outlook": outlook_paths(reports_dir(settings), run_id)[0],
+        "Data Docs": data_docs_index(settings.data_dir),
+    }
+
+
+@task(name="unchanged-since", cache_policy=NO_CACHE)
+def unchanged_publication(fingerprint: str) -> PipelineOutputs | None:
+    """The latest published run's tables and reports, when its fingerprint is this run's
+    (the same code, snapshots and options: ``tasks.caching.run_fingerprint``) and every
+    store and report still holds it. Such a run would publish the same rows again under a
+    new id, so it publishes nothing; None when there is something to publish."""
+    settings = get_settings()
+    run = latest_published_run(settings)
+    if run is None or run["fingerprint"] != fingerprint:
+        return None
+    reports = run_reports(run["run_id"], run["vintage"], run["as_of"])
+    if not all(path.is_file() for path in reports.values()):
+        return None  # a report was deleted: publish again, which writes them all
+    publish_unchanged_note(run, reports["run report"])
+    return PipelineOutputs(
+        tables=standing_tables(settings, run), reports=reports, unchanged_since=run["run_id"]
+    )
 
 
 @task(name="country-year-panel", cache_policy=NO_CACHE)
@@ -140,12 +189,33 @@ def pipeline(
     publish. ``as_of`` replays the run with every input cut at that year (WPP's
     projections excepted). Backtests and fits of unchanged inputs come from the cache
     (``tasks.caching``) unless ``refresh``. Nothing is published unless every step
-    before it succeeded.
-    Returns the published tables and where the reports are."""
+    before it succeeded, nor when the run published last had the same code, snapshots
+    and options (:func:`unchanged_publication`; ``refresh`` publishes anyway).
+    Returns the published tables and where the reports are (those of the run that stands,
+    with ``unchanged_since`` set, when nothing was published)."""
     stopping.stop_promptly_on_signals()  # a cancel from the UI or a worker: SIGTERM
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     started_at = datetime.now(UTC)
     landed = ingest(PIPELINE_DATASETS)
+    inputs = {source.dataset_id: source.sha256 for source in landed}
+    options = {
+        "until_year": until_year,
+        "min_observed_years": min_observed_years,
+        "as_of": as_of,
+        "models": models,
+        "targets": targets,
+        # where the Prefect UI's report artifacts link to
+        "report_base_url": get_settings().report_base_url,
+    }
+    fingerprint = run_fingerprint(inputs, options)
+    standing = None if refresh else unchanged_publication(fingerprint)
+    if standing is not None:
+        get_run_logger().info(
+            "nothing new to publish: run %s read the same snapshots with the same code "
+            "and options, and its tables and reports stand (--refresh republishes)",
+            standing.unchanged_since,
+        )
+        return standing
     sources = {source.dataset_id: source.tidy_path for source in landed}
     if as_of is not None:
         sources = cut_inputs_at(sources, as_of)
@@ -199,14 +269,13 @@ def pipeline(
         frames |= {"replay_scores": scores, "country_year_panel": panel}
         frames |= {table: features[table] for table in {**TALENT_SUITES, **INTAKE_SUITES}}
         frames |= claims
-    inputs = {source.dataset_id: source.sha256 for source in landed}
-    runs = runs_row(run_id, vintage, as_of, started_at, inputs, frames)
+    runs = runs_row(run_id, vintage, as_of, started_at, inputs, frames, fingerprint)
     published = publish_run(frames, runs)
     if as_of is None:
         findings = publish_findings_report({**features, **claims}, outlook.forecasts)
     publish_headline_table(outlook.forecasts)
-    backtest_report = publish_backtest_report(outlook, vintage, replays=scores)
-    outlook_page = publish_outlook(
+    publish_backtest_report(outlook, vintage, replays=scores)
+    publish_outlook(
         outlook.forecasts,
         outlook.observed,
         features["china_talent_ladder"],
@@ -215,7 +284,7 @@ def pipeline(
         latest=as_of is None,
         claims=claims.get("seed_claims"),
     )
-    run_report = publish_run_report(
+    publish_run_report(
         run_id=run_id,
         vintage=vintage,
         as_of=as_of,
@@ -230,12 +299,5 @@ def pipeline(
         forecasts=outlook.forecasts,
         findings_path=findings,
     )
-    data_docs = publish_data_docs()
-    reports = {"findings": findings} if findings is not None else {}
-    reports |= {
-        "run report": run_report,
-        "backtest report": backtest_report,
-        "outlook": outlook_page,
-        "Data Docs": data_docs,
-    }
-    return PipelineOutputs(tables=published, reports=reports)
+    publish_data_docs()
+    return PipelineOutputs(tables=published, reports=run_reports(run_id, vintage, as_of))

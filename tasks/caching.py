@@ -17,6 +17,8 @@ Arrow files, never pickles.
   ``refresh`` (``talentflow run --refresh``) to recompute and overwrite every entry.
   :func:`prune_cache` deletes entries past their time, so the folder does not grow
   without bound.
+- :func:`run_fingerprint`: the same idea for a whole run (code, snapshots, options), so
+  that a run with nothing new publishes nothing (``flows.pipeline``).
 
 Hand-written on top of Prefect rather than Prefect's ``INPUTS`` policy: that policy hashes
 arguments with cloudpickle, whose bytes for a Polars frame are not stable between
@@ -59,12 +61,16 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 @cache
 def code_version() -> str:
-    """A hash of every Python source file of talentflow and of the numeric libraries'
-    versions: any change to the code (a model, a feature, a default) or to a library
-    recomputes every cached result."""
+    """A hash of every source file of talentflow (its Python, and the templates, suites
+    and reference tables beside it) and of the numeric libraries' versions: any change
+    to the code (a model, a feature, a default, a report) or to a library recomputes
+    every cached result."""
     digest = hashlib.sha256()
     sources = [_PACKAGE_ROOT / "__init__.py"] + [
-        path for folder in PACKAGE_FOLDERS for path in (_PACKAGE_ROOT / folder).rglob("*.py")
+        path
+        for folder in PACKAGE_FOLDERS
+        for path in (_PACKAGE_ROOT / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     ]
     for path in sorted(sources):
         digest.update(str(path.relative_to(_PACKAGE_ROOT)).encode())
@@ -76,6 +82,16 @@ def code_version() -> str:
             version = "absent"
         digest.update(f"{library}=={version}".encode())
     return digest.hexdigest()
+
+
+def run_fingerprint(inputs: dict[str, str], options: dict[str, Any]) -> str:
+    """What a whole run's published tables and reports are a function of: the code
+    (:func:`code_version`), the snapshots read (``inputs``: dataset id -> sha256) and the
+    run's ``options`` (its parameters, and the settings that change what is written,
+    such as the reports' base address; not those that only change how fast). Two runs
+    with the same fingerprint publish the same rows and reports, but for run ids and
+    timestamps (``flows.pipeline``: the second publishes nothing)."""
+    return content_hash(("run", code_version(), inputs, options))
 
 
 def content_hash(value: Any) -> str:

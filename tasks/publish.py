@@ -613,8 +613,10 @@ def runs_row(
     started_at: datetime,
     inputs: dict[str, str],
     tables: Iterable[str],
+    fingerprint: str,
 ) -> pl.DataFrame:
-    """The ``runs`` row of a run about to be published whole."""
+    """The ``runs`` row of a run about to be published whole; ``fingerprint`` is what its
+    tables are a function of (``tasks.caching.run_fingerprint``)."""
     import json
 
     return pl.DataFrame(
@@ -629,10 +631,73 @@ def runs_row(
                 "code_version": code_version(),
                 "inputs": json.dumps(inputs, sort_keys=True),
                 "tables": ",".join(sorted(tables)),
+                "fingerprint": fingerprint,
             }
         ],
         schema=RUNS_SCHEMA,
     )
+
+
+def latest_published_run(settings: Settings) -> dict | None:
+    """The ``runs`` row of the run published last, if every store holds it as its latest:
+    DuckDB, PostgreSQL when ``settings.database_url`` is set, and the Parquet folder
+    (each run table's file holds that run's rows). None when a store has no run yet, a
+    ``runs`` table older than its ``fingerprint`` column, or a different latest run (a
+    publish that stopped between stores): then a run has something to publish."""
+    database = duckdb_path(settings)
+    if not database.exists():
+        return None
+    latest = "SELECT * FROM {table} ORDER BY published_at DESC LIMIT 1"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        try:
+            rows = connection.sql(latest.format(table="runs")).pl()
+        except duckdb.CatalogException:
+            return None  # no run published in this store yet
+    if rows.is_empty() or "fingerprint" not in rows.columns:
+        return None
+    row = rows.row(0, named=True)
+    if settings.database_url:
+        engine = postgres_engine(settings.database_url)
+        qualified = f"{quoted(settings.database_schema)}.runs"
+        try:
+            with engine.connect() as connection:
+                exists = connection.execute(
+                    text("SELECT to_regclass(:relation) IS NOT NULL"), {"relation": qualified}
+                ).scalar()
+                stored = (
+                    connection.execute(text(latest.format(table=qualified))).mappings().first()
+                    if exists
+                    else None
+                )
+        finally:
+            engine.dispose()
+        if stored is None or stored["run_id"] != row["run_id"]:
+            return None
+    for table in row["tables"].split(","):
+        parquet = published_parquet(settings, table)
+        if not parquet.exists():
+            return None
+        if table in RUN_TABLE_SCHEMAS:
+            run_ids = pl.scan_parquet(parquet).select(pl.col("run_id").unique()).collect()
+            if run_ids["run_id"].to_list() not in ([row["run_id"]], []):
+                return None
+    return row
+
+
+def standing_tables(settings: Settings, run: dict) -> dict[str, PublishedTable]:
+    """The published tables of ``run`` (a ``runs`` row that :func:`latest_published_run`
+    returned), as :func:`publish_run` reported them when it published that run."""
+    database = duckdb_path(settings)
+    return {
+        table: PublishedTable(
+            table,
+            pl.scan_parquet(published_parquet(settings, table)).select(pl.len()).collect().item(),
+            published_parquet(settings, table),
+            database,
+            f"{settings.database_schema}.{table}" if settings.database_url else None,
+        )
+        for table in run["tables"].split(",")
+    }
 
 
 @task(name="publish", task_run_name="publish-{table}", cache_policy=NO_CACHE)

@@ -30,7 +30,14 @@ from talentflow.core.facts import (
     compact_number,
 )
 from talentflow.core.settings import get_settings
-from talentflow.core.storage import atomic_write_bytes, data_docs_in_reports, report_url
+from talentflow.core.storage import (
+    atomic_write_bytes,
+    backtest_report_path,
+    data_docs_in_reports,
+    findings_report_path,
+    report_url,
+    run_report_path,
+)
 from talentflow.tasks.features.demography import VARIANTS
 from talentflow.tasks.validate import build_data_docs
 
@@ -355,7 +362,7 @@ def publish_findings_report(
 ) -> Path:
     """Write the findings report under the data directory and show it in the Prefect UI."""
     report = findings_markdown(tables, forecasts)
-    destination = get_settings().data_dir / "reports" / "findings.md"
+    destination = findings_report_path(get_settings())
     atomic_write_bytes(destination, report.encode("utf-8"))
     create_markdown_artifact(
         key=FINDINGS_KEY,
@@ -646,7 +653,7 @@ def publish_backtest_report(tables: Any, vintage: int, replays: pl.DataFrame | N
         forecasts=tables.forecasts,
         breaks=tables.breaks,
     )
-    destination = get_settings().data_dir / "reports" / f"backtest-{vintage}.md"
+    destination = backtest_report_path(get_settings(), vintage)
     atomic_write_bytes(destination, report.encode("utf-8"))
     create_markdown_artifact(
         key=BACKTEST_KEY,
@@ -800,7 +807,7 @@ def publish_run_report(
         headline=headline_forecasts(forecasts),
         findings=findings,
     )
-    destination = get_settings().data_dir / "reports" / f"run-{run_id}.md"
+    destination = run_report_path(get_settings(), run_id)
     atomic_write_bytes(destination, report.encode("utf-8"))
     create_markdown_artifact(
         key=RUN_REPORT_KEY,
@@ -808,3 +815,27 @@ def publish_run_report(
         description=_report_description("talentflow run", destination),
     )
     return destination
+
+
+def unchanged_note(run: dict[str, Any]) -> str:
+    """What a run that found nothing new to publish says, above the standing run's report."""
+    published = run["published_at"]
+    when = published.strftime("%Y-%m-%d %H:%M UTC") if hasattr(published, "strftime") else published
+    return (
+        "# Nothing new to publish\n\n"
+        f"This run read the same snapshots, with the same code and options, as run "
+        f"`{run['run_id']}` (published {when}; fingerprint `{run['fingerprint'][:12]}`). "
+        "Its tables and reports stand unchanged. `talentflow run --refresh` recomputes "
+        "and republishes.\n\n---\n\n"
+    )
+
+
+@task(name="unchanged-note", cache_policy=NO_CACHE)
+def publish_unchanged_note(run: dict[str, Any], run_report: Path) -> None:
+    """The run report artifact of a run that published nothing: the note, then the report
+    of the run whose tables stand (its file is left as it is)."""
+    create_markdown_artifact(
+        key=RUN_REPORT_KEY,
+        markdown=unchanged_note(run) + run_report.read_text(encoding="utf-8"),
+        description=_report_description("talentflow run (nothing new)", run_report),
+    )

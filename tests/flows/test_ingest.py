@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from talentflow.flows.cli import app
 from talentflow.flows.ingest import IngestFailed, ensure_rate_limits, ingest, ingest_run_name
 from talentflow.tasks.sources.catalog import CATALOG, RATE_LIMITS
+from talentflow.tasks.validate import data_docs_index
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,9 @@ def test_a_rerun_on_unchanged_sources_makes_no_new_snapshot(
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
     chosen = ["wdi_sp_pop_totl", "mpidr_scopus_flows"]
+    ingest(chosen)  # every acceptance cached from here on
+    docs = data_docs_index(data_dir)
+    built = docs.stat().st_mtime_ns
     state = ingest(chosen, return_state=True)
     again = state.result()
     assert flow_run_name(state) == "ingest-2-datasets"
@@ -56,6 +60,8 @@ def test_a_rerun_on_unchanged_sources_makes_no_new_snapshot(
     assert {r.dataset_id: r.sha256 for r in again} == {d: before[d] for d in chosen}
     for dataset_id in chosen:
         assert len(raw_snapshots(data_dir / "snapshots" / dataset_id)) == 1
+    # nothing was validated again, so the Data Docs site was not rebuilt
+    assert docs.stat().st_mtime_ns == built
 
 
 def test_one_bad_source_fails_alone_and_is_named(
@@ -265,6 +271,9 @@ def test_a_deleted_tidy_table_is_rebuilt_not_served_from_cache(landed, mirror, m
     ingest(["wdi_sp_pop_totl"])  # cached from here on
     [before] = [r for r in first if r.dataset_id == "wdi_sp_pop_totl"]
     Path(before.tidy_path).unlink()
+    built = data_docs_index(data_dir).stat().st_mtime_ns
     [again] = ingest(["wdi_sp_pop_totl"])
     assert Path(again.tidy_path).is_file()
+    # validated again, so the Data Docs site was rebuilt with that result
+    assert data_docs_index(data_dir).stat().st_mtime_ns > built
     assert pl.read_parquet(again.tidy_path).height == before.tidy_rows

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from talentflow.core.tables import FORECASTS_SCHEMA, RUN_TABLES
+from talentflow.flows.ingest import ingest_run_name
 from talentflow.flows.pipeline import (
     PIPELINE_DATASETS,
     PipelineOutputs,
@@ -382,28 +383,79 @@ def test_snapshots_were_kept_with_sidecars(published, raw_snapshots):
         assert raw[0].with_name(raw[0].name.split(".")[0] + ".meta.json").is_file()
 
 
-def test_a_second_run_on_unchanged_data_replaces_the_table(
-    published, mirror, monkeypatch, raw_snapshots
+def latest_pipeline_run_id() -> str:
+    """The id of the ``pipeline`` flow run that started last, as Prefect's API holds it."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["pipeline"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
+    return str(run.id)
+
+
+def test_a_second_run_on_unchanged_data_publishes_nothing_and_says_so(
+    pipeline_run, mirror, monkeypatch, raw_snapshots
 ):
+    from prefect.artifacts import Artifact
+
+    data_dir, first = pipeline_run
+    first_run = pl.read_parquet(first.tables["forecasts"].parquet)["run_id"][0]
+    version = (data_dir / "published").resolve()
+    with duckdb.connect(str(first.tables["forecasts"].duckdb), read_only=True) as connection:
+        ledger = connection.sql("SELECT * FROM runs").pl()
+    monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    second = pipeline(models=FAST_MODELS)
+    # The same code, snapshots and options as the latest published run: its tables and
+    # reports stand, and nothing was written to any store.
+    assert second.unchanged_since == first_run
+    assert second.tables == first.tables and second.reports == first.reports
+    assert (data_dir / "published").resolve() == version, "no new Parquet version"
+    with duckdb.connect(str(first.tables["forecasts"].duckdb), read_only=True) as connection:
+        assert connection.sql("SELECT * FROM runs").pl().equals(ledger)
+    # It stopped after ingest, whose every acceptance (validation and tidying) was cached,
+    # and told the Prefect UI why.
+    run_id = latest_pipeline_run_id()
+    assert run_id != first_run
+    assert flow_runs_named(run_id)[1] == {ingest_run_name(PIPELINE_DATASETS)}
+    accepted = {
+        name: state
+        for name, state in task_states(run_id, "ingest-").items()
+        if name.startswith("accept-")
+    }
+    assert len(accepted) == len(PIPELINE_DATASETS) and set(accepted.values()) == {"Cached"}
+    note = Artifact.get("run-report")
+    assert note.data.startswith("# Nothing new to publish") and first_run in note.data
+    assert first.reports["run report"].read_text(encoding="utf-8") in note.data
+    for folder in (data_dir / "snapshots").iterdir():
+        assert len(raw_snapshots(folder)) == 1, "identical bytes must not make a new snapshot"
+
+
+def test_a_run_with_a_new_option_republishes_every_forecast_from_the_cache(
+    published, mirror, monkeypatch
+):
+    # The report site's address is in every report's links, so a new one makes a new
+    # run; the forecasts do not depend on it, so every backtest and fit is reused.
     data_dir, first = published
     before = pl.read_parquet(first["forecasts"].parquet)
     cache = {path: path.stat().st_mtime_ns for path in (data_dir / "cache" / "results").iterdir()}
     monkeypatch.setenv("TALENTFLOW_MIRROR", str(mirror))
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
-    second = pipeline(models=FAST_MODELS).tables
+    monkeypatch.setenv("TALENTFLOW_REPORT_BASE_URL", "http://127.0.0.1:8081")
+    republished = pipeline(models=FAST_MODELS)
+    assert republished.unchanged_since is None
+    second = republished.tables
     after = pl.read_parquet(second["forecasts"].parquet)
     # Every backtest and fit came from the cache (Prefect's own record says so), and no
     # cached result was rewritten; yet the second run's model artefacts are all there.
     states = forecast_task_states(after["run_id"][0])
     assert len(states) == len(cache) >= 2 * len(TARGETS)
     assert set(states.values()) == {"Cached"}, states
-    # So did every source's acceptance (validation and tidying), on the first rerun too.
-    accepted = {
-        name: state
-        for name, state in task_states(after["run_id"][0], "ingest-").items()
-        if name.startswith("accept-")
-    }
-    assert len(accepted) == len(PIPELINE_DATASETS) and set(accepted.values()) == {"Cached"}
     assert {path: path.stat().st_mtime_ns for path in cache} == cache
     models_dir = data_dir / "models"
     first_run, second_run = before["run_id"][0], after["run_id"][0]
@@ -422,8 +474,10 @@ def test_a_second_run_on_unchanged_data_replaces_the_table(
             "SELECT count(*), any_value(run_id) FROM forecasts_latest"
         ).fetchone()
     assert runs >= 2 and latest == (after.height, after["run_id"][0])
-    for folder in (data_dir / "snapshots").iterdir():
-        assert len(raw_snapshots(folder)) == 1, "identical bytes must not make a new snapshot"
+    from prefect.artifacts import Artifact
+
+    outlook = Artifact.get("outlook-report")
+    assert f"(http://127.0.0.1:8081/outlook-{second_run}.html)" in outlook.data
 
 
 def corrupted_mirror(mirror: Path, tmp_path: Path, corrupt) -> Path:

@@ -8,6 +8,7 @@ import json
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -19,8 +20,10 @@ from talentflow.tasks.caching import (
     FramesSerializer,
     cache_folder,
     cache_options,
+    code_version,
     content_hash,
     prune_cache,
+    run_fingerprint,
 )
 
 CALLS: list[str] = []
@@ -55,6 +58,38 @@ def test_the_key_follows_content_not_memory_layout():
     assert content_hash(frame((1.0, 2.0, 3.5))) != content_hash(frame())
     assert content_hash(frame().rename({"y": "z"})) != content_hash(frame())
     assert content_hash({"a": frame(), "b": 1}) == content_hash({"b": 1, "a": frame()})
+
+
+def test_a_runs_fingerprint_follows_its_inputs_options_and_code(monkeypatch):
+    inputs = {"wdi_researchers": "a" * 64, "wpp_population": "b" * 64}
+    options = {"until_year": 2050, "models": None, "report_base_url": None}
+    same = run_fingerprint(dict(reversed(inputs.items())), dict(options))
+    assert run_fingerprint(inputs, options) == same
+    assert run_fingerprint({**inputs, "wpp_population": "c" * 64}, options) != same
+    assert run_fingerprint({"wdi_researchers": "a" * 64}, options) != same
+    assert run_fingerprint(inputs, {**options, "until_year": 2040}) != same
+    assert run_fingerprint(inputs, {**options, "report_base_url": "http://x"}) != same
+    from talentflow.tasks import caching
+
+    monkeypatch.setattr(caching, "code_version", lambda: "another version of the code")
+    assert run_fingerprint(inputs, options) != same
+
+
+def test_the_code_version_covers_templates_and_suites_not_only_python(monkeypatch):
+    """A report template or a suite changes what a run publishes, so it changes the key."""
+    from talentflow.tasks.caching import _PACKAGE_ROOT
+
+    hashed, read = [], Path.read_bytes
+
+    def recording(path: Path) -> bytes:
+        hashed.append(path.relative_to(_PACKAGE_ROOT).as_posix())
+        return read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", recording)
+    assert code_version.__wrapped__() == code_version()  # the cached value is the same
+    assert any(name.startswith("tasks/templates/") for name in hashed)
+    assert any(name.startswith("expectations/") and name.endswith(".json") for name in hashed)
+    assert not any("__pycache__" in name for name in hashed)
 
 
 @task(name="synthetic-square", cache_policy=NO_CACHE)

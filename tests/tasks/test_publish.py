@@ -211,7 +211,9 @@ def run_ledger(run: tuple[str, int, datetime], frames) -> pl.DataFrame:
     from talentflow.tasks.publish import runs_row
 
     run_id, vintage, created_at = run
-    return runs_row(run_id, vintage, None, created_at, {"synthetic": "0" * 64}, frames)
+    return runs_row(
+        run_id, vintage, None, created_at, {"synthetic": "0" * 64}, frames, f"fingerprint-{run_id}"
+    )
 
 
 def publish_whole(settings: Settings, run) -> None:
@@ -340,6 +342,69 @@ def test_the_three_stores_name_the_same_latest_complete_run(
     runs = pg_frame(postgres_url, f'SELECT * FROM "{postgres_schema}".runs ORDER BY run_id')
     assert runs["status"].to_list() == ["complete", "complete"]
     assert "country_year_panel" in runs["tables"][0] and "synthetic" in runs["inputs"][0]
+
+
+# --- what stands: the latest run every store holds ---------------------------------------------
+
+
+def test_the_latest_published_run_and_its_tables_are_read_back(local_settings):
+    from talentflow.tasks.publish import latest_published_run, standing_tables
+
+    assert latest_published_run(local_settings) is None, "nothing published yet"
+    publish_whole(local_settings, OLDER)
+    publish_whole(local_settings, NEWER)
+    run = latest_published_run(local_settings)
+    assert (run["run_id"], run["fingerprint"]) == ("run-2023", "fingerprint-run-2023")
+    tables = standing_tables(local_settings, run)
+    assert set(tables) == set(run_frames(NEWER))
+    assert tables["forecasts"].rows == synthetic_forecasts(*NEWER).height
+    assert pl.read_parquet(tables["forecasts"].parquet)["run_id"].unique().to_list() == ["run-2023"]
+
+
+def test_no_run_stands_when_a_store_lost_its_tables(local_settings):
+    from talentflow.tasks.publish import latest_published_run
+
+    publish_whole(local_settings, NEWER)
+    (local_settings.data_dir / "published" / "model_selection.parquet").unlink()
+    assert latest_published_run(local_settings) is None
+
+
+def test_no_run_stands_when_the_parquet_files_are_another_runs(local_settings):
+    """DuckDB committed a run whose Parquet switch never happened: publish again."""
+    from talentflow.tasks.publish import latest_published_run
+
+    publish_whole(local_settings, OLDER)
+    frames = run_frames(NEWER)
+    from talentflow.tasks.publish import publish_duckdb_tables
+
+    publish_duckdb_tables(
+        {**frames, "runs": run_ledger(NEWER, frames)}, local_settings.data_dir / "talentflow.duckdb"
+    )
+    assert latest_published_run(local_settings) is None
+
+
+def test_a_runs_ledger_without_fingerprints_stands_for_nothing(local_settings):
+    from talentflow.tasks.publish import latest_published_run
+
+    frames = run_frames(NEWER)
+    publish_table(run_ledger(NEWER, frames).drop("fingerprint"), "runs", local_settings)
+    assert latest_published_run(local_settings) is None
+
+
+def test_no_run_stands_when_postgres_lags_behind(local_settings, postgres_url, postgres_schema):
+    from talentflow.tasks.publish import latest_published_run
+
+    settings = local_settings.model_copy(
+        update={"database_url": postgres_url, "database_schema": postgres_schema}
+    )
+    assert latest_published_run(settings) is None
+    publish_whole(settings, OLDER)
+    assert latest_published_run(settings)["run_id"] == "run-2022"
+    publish_whole(local_settings, NEWER)  # DuckDB and Parquet only
+    assert latest_published_run(local_settings)["run_id"] == "run-2023"
+    assert latest_published_run(settings) is None
+    publish_whole(settings, NEWER)
+    assert latest_published_run(settings)["run_id"] == "run-2023"
 
 
 # --- docs/consuming.md ----------------------------------------------------------------------
