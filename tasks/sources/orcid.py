@@ -598,22 +598,29 @@ _WORKER_PARSER: etree.XMLParser | None = None
 
 def _parse_members(
     path: str, members: list[tuple[str, bytes]]
-) -> tuple[list[tuple[list[Row], str | None]], int]:
-    """In a worker process: parse each ``(member name, bytes)`` of one chunk. Returns, in
-    order, each record's rows or its malformed-record fault, and the chunk's size.
+) -> tuple[pl.DataFrame, list[tuple[int, str | None]]]:
+    """In a worker process: parse each ``(member name, bytes)`` of one chunk. Returns the
+    chunk's affiliations as one frame, in member order, and for each member in order how
+    many rows it gave or its malformed-record fault. A frame, not rows, crosses back: it
+    travels as Arrow buffers, where a list of row tuples cost the parent process as much
+    to unpickle and turn into a frame as a worker spent parsing (bench/README.md).
     A hostile record raises :class:`HostileInputError` in the caller."""
     global _WORKER_PARSER
     if _WORKER_PARSER is None:
         _WORKER_PARSER = hardened_xml_parser()
-    results = []
+    rows: list[Row] = []
+    outcomes: list[tuple[int, str | None]] = []
     for name, data in members:
         where = f"{path}: member {name!r}"
         filed_as = name.rsplit("/", 1)[-1].removesuffix(".xml")
         try:
-            results.append((_record_rows(data, where, filed_as, _WORKER_PARSER), None))
+            found = _record_rows(data, where, filed_as, _WORKER_PARSER)
         except MalformedRecordError as error:
-            results.append(([], str(error).removeprefix(f"{path}: member ")))
-    return results, len(members)
+            outcomes.append((0, str(error).removeprefix(f"{path}: member ")))
+            continue
+        rows.extend(found)
+        outcomes.append((len(found), None))
+    return _frame(rows), outcomes
 
 
 def iter_affiliations_from_tarball(
@@ -696,12 +703,36 @@ def iter_affiliations_from_tarball(
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     in_flight: deque = deque()
     chunk: list[tuple[str, bytes]] = []
+    pending: list[pl.DataFrame] = []  # slices of parsed chunks, not yet a whole batch
+    pending_rows = 0
+
+    def take_chunk(frame: pl.DataFrame, outcomes: list) -> Iterator[pl.DataFrame]:
+        """A worker's chunk, record by record as :func:`take` would: the same counts and
+        faults, and frames cut after the same records."""
+        nonlocal pending_rows
+        start = end = 0
+        for count, fault in outcomes:
+            if fault is not None:
+                skip_malformed(fault)
+                continue
+            summary.records_read += 1
+            if count:
+                summary.records_with_affiliations += 1
+                summary.affiliations += count
+                end += count
+                pending_rows += count
+            if pending_rows >= batch_size:
+                pending.append(frame.slice(start, end - start))
+                start = end
+                yield pl.concat(pending)
+                pending.clear()
+                pending_rows = 0
+        if end > start:
+            pending.append(frame.slice(start, end - start))
 
     def drain(keep: int) -> Iterator[pl.DataFrame]:
         while len(in_flight) > keep:
-            results, _ = in_flight.popleft().result()
-            for found, fault in results:
-                yield from take(found, fault)
+            yield from take_chunk(*in_flight.popleft().result())
 
     try:
         # Not tarfile.open(path, "r|gz"): its stream mode ignores a missing gzip trailer
@@ -762,6 +793,8 @@ def iter_affiliations_from_tarball(
         raise ReaderError(f"{path}: no record could be read. {summary.describe()}")
     if rows:
         yield _frame(rows)
+    if pending:
+        yield pl.concat(pending)
     summary.complete = True
     if summary.malformed:
         logger.warning("%s", summary.describe())
