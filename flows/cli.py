@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -79,7 +78,6 @@ def run(
     from talentflow.flows.preflight import before_a_run
 
     settings = _preflight(before_a_run, as_of, until_year, min_observed_years)
-    api = _temporary_api_starting()
     from talentflow.core.facts import compact_number
     from talentflow.flows.pipeline import PIPELINE_DATASETS, pipeline
     from talentflow.flows.progress import add_listener, remove_listener
@@ -91,7 +89,6 @@ def run(
     from talentflow.flows.stopping import stop_promptly_on_signals
 
     stop_promptly_on_signals()
-    api.join()
     with _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance:
         add_listener(advance)  # ingest, then the forecast fits, report their steps
         try:
@@ -332,30 +329,6 @@ def serve(
         soft_wrap=True,
     )
     serve_schedules(limit=limit)
-
-
-def _temporary_api_starting() -> threading.Thread:
-    """Start Prefect's temporary server in the background now, when the run will need one
-    (no ``PREFECT_API_URL``): it boots in its own process while this one imports the
-    pipeline, instead of after (about 3 s of a 10-second rerun, bench/README.md). The
-    flow finds it running; had it failed to start, the flow starts it again and raises
-    Prefect's own error. Join the returned thread before starting a flow."""
-
-    def start() -> None:
-        from prefect.settings import get_current_settings
-
-        settings = get_current_settings()
-        if settings.api.url or not settings.server.ephemeral.enabled:
-            return
-        from prefect.server.api.server import SubprocessASGIServer
-
-        # A failure here is Prefect's to report: the flow's own start raises it.
-        with suppress(Exception):
-            SubprocessASGIServer().start()
-
-    thread = threading.Thread(target=start, name="prefect-temporary-server", daemon=True)
-    thread.start()
-    return thread
 
 
 def _quiet_console(debug: bool) -> None:
