@@ -81,9 +81,26 @@ def forecast_task_runner(settings: Settings) -> TaskRunner:
         ) from error
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
-    return DaskTaskRunner(
+    return _local_dask_cluster(DaskTaskRunner)(
         cluster_kwargs={"n_workers": settings.forecast_workers, "threads_per_worker": 1}
     )
+
+
+def _local_dask_cluster(dask_task_runner: type[TaskRunner]) -> type[TaskRunner]:
+    """prefect-dask's runner on a local cluster whose workers are given the address of
+    the flow's Prefect API as it is when the flow starts the runner: a worker started
+    without it runs a temporary server of its own, on the same database (three servers
+    on two cores; bench/README.md). A class made here because prefect-dask is optional."""
+
+    class LocalDaskCluster(dask_task_runner):
+        def __enter__(self):
+            api_url = _temporary_api_url()
+            if api_url:
+                env = {**self.cluster_kwargs.get("env", {}), "PREFECT_API_URL": api_url}
+                self.cluster_kwargs = {**self.cluster_kwargs, "env": env}
+            return super().__enter__()
+
+    return LocalDaskCluster
 
 
 def _temporary_api_url() -> str | None:

@@ -111,3 +111,62 @@ def test_dask_without_prefect_dask_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_prefect_dask)
     with pytest.raises(RuntimeError, match=r"talentflow\[dask\]"):
         forecast_task_runner(get_settings())
+
+
+#: A flow on Prefect's temporary server (no PREFECT_API_URL), whose tasks say which API
+#: their worker records them in; run in a fresh interpreter, as `talentflow run` is.
+WHERE_TASKS_REPORT = """
+from prefect import flow, get_client, task
+
+from talentflow.core.settings import get_settings
+from talentflow.flows.forecasting import _temporary_api_url, forecast_task_runner
+
+
+@task
+def api_of_this_worker() -> str:
+    with get_client(sync_client=True) as client:
+        return str(client.api_url).rstrip("/")
+
+
+@flow(task_runner=forecast_task_runner(get_settings()))
+def probe() -> list[str]:
+    futures = [api_of_this_worker.submit() for _ in range(4)]
+    return [_temporary_api_url(), *(future.result() for future in futures)]
+
+
+if __name__ == "__main__":  # workers are spawned: they import this file too
+    print(*probe())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["processes", "dask"])
+def test_workers_record_their_tasks_in_the_flows_own_temporary_server(runner, tmp_path):
+    """Without a configured API the flow starts a temporary server; a worker that did not
+    know its address would start one of its own (on the same database) and record its
+    task runs there, out of the flow's sight."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text(WHERE_TASKS_REPORT)
+    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    environment |= {
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "TALENTFLOW_DATA_DIR": str(tmp_path / "data"),
+        "TALENTFLOW_TASK_RUNNER": runner,
+        "TALENTFLOW_FORECAST_WORKERS": "2",
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    server, *workers = done.stdout.split()[-5:]
+    assert server.startswith("http://127.0.0.1:") and server.endswith("/api")
+    assert workers == [server] * 4
