@@ -1,10 +1,13 @@
 """The global model honours the contract, learns what series share, and never peeks."""
 
+from collections import OrderedDict
+
 import numpy as np
 import polars as pl
 import pytest
 import skops.io as sio
 
+from talentflow.models import global_model
 from talentflow.models.baselines import Naive
 from talentflow.models.global_model import ESTIMATOR_FILE, GlobalForecaster, origin_features
 
@@ -212,10 +215,49 @@ def test_features_at_an_origin_never_read_values_after_it():
         assert not original.filter(after).equals(changed.filter(after))
 
 
-def test_fitting_is_deterministic():
+def test_fitting_is_deterministic(monkeypatch):
+    # Fitted afresh each time (an empty memo): the memo below relies on this.
+    history = synthetic_growth_panel(n_series=20)
+    monkeypatch.setattr(global_model, "_estimators", OrderedDict())
+    first = GlobalForecaster().fit(history).predict(3)
+    monkeypatch.setattr(global_model, "_estimators", OrderedDict())
+    assert first.equals(GlobalForecaster().fit(history).predict(3))
+
+
+def test_a_refit_on_data_seen_before_reuses_its_estimators_and_changes_no_number(monkeypatch):
+    """A backtest refits at every origin; folds whose training pairs an earlier fit saw
+    are not fitted again, and a fit on other data never gets an estimator of the first."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    fits, real_fit = [], HistGradientBoostingRegressor.fit
+
+    def counted(self, features, target, *args, **kwargs):
+        fits.append(len(target))
+        return real_fit(self, features, target, *args, **kwargs)
+
+    monkeypatch.setattr(HistGradientBoostingRegressor, "fit", counted)
+    monkeypatch.setattr(global_model, "_estimators", OrderedDict())
     history = synthetic_growth_panel(n_series=20)
     first = GlobalForecaster().fit(history).predict(3)
-    assert first.equals(GlobalForecaster().fit(history).predict(3))
+    fitted_once = len(fits)
+    assert fitted_once == GlobalForecaster().calibration_folds + 1
+    assert GlobalForecaster().fit(history).predict(3).equals(first)
+    assert len(fits) == fitted_once, "the same data and settings: nothing fitted again"
+
+    # One value changed: every estimator whose training pairs include it is fitted anew,
+    # and the forecast is the one a fresh process (an empty memo) gives.
+    changed = history.with_columns(
+        pl.when((pl.col("series_id") == "s000") & (pl.col("year") == pl.col("year").max()))
+        .then(pl.col("y") * 1.5)
+        .otherwise(pl.col("y"))
+        .alias("y")
+    )
+    remembered = GlobalForecaster().fit(changed).predict(3)
+    assert len(fits) > fitted_once and not remembered.equals(first)
+    monkeypatch.setattr(global_model, "_estimators", OrderedDict())
+    assert remembered.equals(GlobalForecaster().fit(changed).predict(3))
+    # Other settings are another estimator.
+    assert not GlobalForecaster(max_iter=20).fit(history).predict(3).equals(first)
 
 
 def test_short_series_and_non_positive_values_are_refused_clearly():
