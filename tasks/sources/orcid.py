@@ -681,16 +681,23 @@ def iter_affiliations_from_tarball(
                 f"First faults: {'; '.join(summary.malformed_examples)}"
             )
 
-    def take(found: list[Row], fault: str | None) -> Iterator[pl.DataFrame]:
-        nonlocal rows
+    def counted(found: int, fault: str | None) -> bool:
+        """Count one record (``found`` affiliations, or its fault) in the summary; False
+        when it was malformed and is skipped."""
         if fault is not None:
             skip_malformed(fault)
-            return
+            return False
         summary.records_read += 1
         if found:
             summary.records_with_affiliations += 1
-            summary.affiliations += len(found)
-            rows.extend(found)
+            summary.affiliations += found
+        return True
+
+    def take(found: list[Row], fault: str | None) -> Iterator[pl.DataFrame]:
+        nonlocal rows
+        if not counted(len(found), fault):
+            return
+        rows.extend(found)
         if len(rows) >= batch_size:
             yield _frame(rows)
             rows = []
@@ -712,15 +719,10 @@ def iter_affiliations_from_tarball(
         nonlocal pending_rows
         start = end = 0
         for count, fault in outcomes:
-            if fault is not None:
-                skip_malformed(fault)
+            if not counted(count, fault):
                 continue
-            summary.records_read += 1
-            if count:
-                summary.records_with_affiliations += 1
-                summary.affiliations += count
-                end += count
-                pending_rows += count
+            end += count
+            pending_rows += count
             if pending_rows >= batch_size:
                 pending.append(frame.slice(start, end - start))
                 start = end
