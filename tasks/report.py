@@ -8,6 +8,7 @@ its Artifacts page only when they have a key.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -819,8 +820,7 @@ def publish_run_report(
 
 def unchanged_note(run: dict[str, Any]) -> str:
     """What a run that found nothing new to publish says, above the standing run's report."""
-    published = run["published_at"]
-    when = published.strftime("%Y-%m-%d %H:%M UTC") if hasattr(published, "strftime") else published
+    when = run["published_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "# Nothing new to publish\n\n"
         f"This run read the same snapshots, with the same code and options, as run "

@@ -101,3 +101,21 @@ def test_the_findings_say_what_the_variants_change_and_when_they_cannot():
     assert china["low"] < china["medium"] < china["high"]
     flat = variant_spread(forecasts.with_columns(pl.col("yhat").first().over(keys)))
     assert flat["first_year_apart"].is_null().all()
+
+
+def test_a_run_with_nothing_new_names_the_standing_run_and_its_time_in_utc():
+    from datetime import datetime, timedelta, timezone
+
+    from talentflow.tasks.report import unchanged_note
+
+    paris = timezone(timedelta(hours=1))  # a database session in another zone
+    note = unchanged_note(
+        {
+            "run_id": "synthetic-run",
+            "published_at": datetime(2026, 12, 5, 18, 30, tzinfo=paris),
+            "fingerprint": "0123456789ab" + "f" * 52,
+        }
+    )
+    assert note.startswith("# Nothing new to publish")
+    assert "`synthetic-run`" in note and "2026-12-05 17:30 UTC" in note
+    assert "`0123456789ab`" in note and "--refresh" in note
