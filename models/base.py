@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Self
 
+import numpy as np
 import polars as pl
 
 HISTORY_SCHEMA = {"series_id": pl.String, "year": pl.Int32, "y": pl.Float64}
@@ -49,12 +50,7 @@ class Forecaster(ABC):
     def fit(self, history: pl.DataFrame, exog: pl.DataFrame | None = None) -> Self:
         check_history(history, self.min_observations)
         self._exog = exog
-        self._series = {
-            series_id: (frame["year"].to_numpy(), frame["y"].to_numpy())
-            for (series_id,), frame in history.sort("series_id", "year").group_by(
-                "series_id", maintain_order=True
-            )
-        }
+        self._series = series_arrays(history)
         self._fitted = {
             sid: self._fit_series(sid, years, y) for sid, (years, y) in self._series.items()
         }
@@ -64,13 +60,16 @@ class Forecaster(ABC):
         self, horizon: int, levels: Sequence[int] = (80, 95), exog: pl.DataFrame | None = None
     ) -> pl.DataFrame:
         self._check_fitted(horizon)
-        frames = []
-        for series_id, state in self._fitted.items():
-            last_year = int(self._series[series_id][0][-1])
-            years = list(range(last_year + 1, last_year + horizon + 1))
-            columns = self._predict_series(state, years, levels)
-            frames.append(pl.DataFrame({"series_id": series_id, "year": years, **columns}))
-        return tidy_prediction(pl.concat(frames), levels)
+        series = list(self._fitted)
+        last_years = np.array([int(self._series[sid][0][-1]) for sid in series], dtype=np.int64)
+        rows: dict[str, list] = {}
+        for series_id, last_year in zip(series, last_years, strict=True):
+            years = list(range(int(last_year) + 1, int(last_year) + horizon + 1))
+            columns = self._predict_series(self._fitted[series_id], years, levels)
+            for column, values in columns.items():
+                rows.setdefault(column, []).append(values)
+        columns = {column: np.vstack(values) for column, values in rows.items()}
+        return prediction_frame(series, last_years, columns, levels)
 
     def artefacts(self) -> dict[str, bytes]:
         """Per-series fitted state as JSON (plain numbers); models holding richer
@@ -91,6 +90,47 @@ class Forecaster(ABC):
 
     @abstractmethod
     def _predict_series(self, state, years: list[int], levels: Sequence[int]) -> dict: ...
+
+
+def series_arrays(history: pl.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each series' ``(years, y)`` as NumPy arrays, series in sorted order and years
+    ascending: the form per-series fits read. Split at the series' boundaries in one
+    sorted frame (iterating a ``group_by`` built a frame per series: a tenth of a naive
+    backtest's time on 339 series, bench/README.md)."""
+    ordered = history.sort("series_id", "year")
+    ids = ordered["series_id"].to_numpy()
+    if not len(ids):
+        return {}
+    cuts = (np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist()
+    years = np.split(ordered["year"].to_numpy(), cuts)
+    values = np.split(ordered["y"].to_numpy(), cuts)
+    return {str(ids[start]): (years[i], values[i]) for i, start in enumerate([0, *cuts])}
+
+
+def prediction_frame(
+    series_ids: Sequence[str],
+    last_years: np.ndarray,
+    columns: dict[str, np.ndarray],
+    levels: Sequence[int],
+) -> pl.DataFrame:
+    """The contract's output from per-series arrays: ``columns`` maps ``mean``,
+    ``lo{L}`` and ``hi{L}`` to arrays of shape (series, horizon), row i the forecast of
+    ``series_ids[i]`` for the years after ``last_years[i]``. One frame built from whole
+    columns (a frame per series cost more than naive's and drift's arithmetic)."""
+    horizon = next(iter(columns.values())).shape[1]
+    steps = np.arange(1, horizon + 1)
+    ids = pl.Series("series_id", list(series_ids), dtype=pl.String)
+    frame = pl.DataFrame(
+        {
+            "series_id": ids.gather(np.repeat(np.arange(len(ids)), horizon)),
+            "year": (np.asarray(last_years, dtype=np.int64)[:, None] + steps).ravel(),
+            **{
+                column: np.asarray(values, dtype=np.float64).ravel()
+                for column, values in columns.items()
+            },
+        }
+    )
+    return tidy_prediction(frame, levels)
 
 
 def tidy_prediction(frame: pl.DataFrame, levels: Sequence[int]) -> pl.DataFrame:

@@ -65,7 +65,7 @@ from typing import Self
 import numpy as np
 import polars as pl
 
-from talentflow.models.base import Forecaster, check_history, tidy_prediction
+from talentflow.models.base import Forecaster, check_history, prediction_frame, series_arrays
 
 #: φ candidates: 0 follows the panel at once, 0.95 keeps a country's own pace for decades.
 DAMPING_GRID = (0.0, 0.3, 0.5, 0.7, 0.85, 0.95)
@@ -133,10 +133,7 @@ class Converging(Forecaster):
     def fit(self, history: pl.DataFrame, exog: pl.DataFrame | None = None) -> Self:
         check_history(history, self.min_observations)
         frame = history.sort("series_id", "year")
-        self._series = {
-            series_id: (group["year"].to_numpy(), group["y"].to_numpy())
-            for (series_id,), group in frame.group_by("series_id", maintain_order=True)
-        }
+        self._series = series_arrays(frame)
         steps = _one_year_changes(frame)
         self._centres, self._medians = _level_path(
             steps["level"].to_numpy(), steps["change"].to_numpy(), self.bins, self.min_bin_steps
@@ -174,18 +171,13 @@ class Converging(Forecaster):
         last_year = np.array([self._fitted[s]["last_year"] for s in series])
         shifts = self._driver_shifts(series, last_year, horizon, exog)
         paths = self._paths(last, lead, self._phi, horizon, shifts)
-        frames = []
         steps = np.arange(1, horizon + 1)
-        for row, series_id in enumerate(series):
-            columns = {"mean": paths[row]}
-            for level in levels:
-                low, high = self.error_band(steps, level)
-                columns[f"lo{level}"] = paths[row] + low
-                columns[f"hi{level}"] = paths[row] + high
-            frames.append(
-                pl.DataFrame({"series_id": series_id, "year": last_year[row] + steps, **columns})
-            )
-        return tidy_prediction(pl.concat(frames), levels)
+        columns = {"mean": paths}
+        for level in levels:
+            low, high = self.error_band(steps, level)
+            columns[f"lo{level}"] = paths + low
+            columns[f"hi{level}"] = paths + high
+        return prediction_frame(series, last_year, columns, levels)
 
     def artefacts(self) -> dict[str, bytes]:
         """``params.json``: the panel's path, φ and its replay scores, the driver's

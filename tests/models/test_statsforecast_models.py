@@ -137,3 +137,24 @@ def test_ets_fits_a_constant_series_among_others():
         [1.0] * 3
     )
     assert "flat" in json.loads(model.artefacts()["params.json"])["series"]
+
+
+@pytest.mark.parametrize("make_model", [ETS, Theta], ids=["ets", "theta"])
+def test_shared_error_distributions_give_statsforecasts_own_numbers(make_model, monkeypatch):
+    # Short series (fewer than 13 years) take statsforecast's slow path for Theta's
+    # simulated errors; ETS's quantiles always do. The kept distributions must give the
+    # numbers statsforecast computes with a fresh distribution each time.
+    history = synthetic_gappy_panel().filter(pl.col("year") >= 2008)
+    shared = make_model().fit(history).predict(12, levels=(50, 80, 95))
+
+    from statsforecast import distributions, simulation
+
+    kept = distributions.frozen_error_distribution
+    assert kept.cache_info().hits > 0  # the path under test was taken
+    monkeypatch.setattr(distributions, "frozen_error_distribution", kept.statsforecast_original)
+    monkeypatch.setattr(simulation, "frozen_error_distribution", kept.statsforecast_original)
+    monkeypatch.setattr(
+        "talentflow.models.statsforecast_models.share_error_distributions", lambda: None
+    )
+    own = make_model().fit(history).predict(12, levels=(50, 80, 95))
+    assert shared.equals(own)
