@@ -665,47 +665,101 @@ def origin_features(
     """
     transformed = _transformed(_tidy_history(history), transform)
     names = [f"change_{lag}" for lag in range(1, n_lags + 1)] + list(OWN_FEATURES)
-    out: dict[str, list] = {"series_id": [], "year": [], "level": [], "scale": []}
-    out.update({name: [] for name in names})
-    for (series_id,), frame in transformed.group_by("series_id", maintain_order=True):
-        years = frame["year"].to_numpy().astype(np.int64)
-        z = frame["z"].to_numpy()
-        grid_years = np.arange(years[0], years[-1] + 1)
-        grid = np.interp(grid_years, years, z)
-        observed = np.isin(grid_years, years)
-        observed_so_far = np.cumsum(observed)
-        for year in years:
-            i = int(year - years[0])
-            if observed_so_far[i] < min_observations:
-                continue
-            start = max(i - n_lags, 0)
-            window = grid[start : i + 1]
-            scale = 1.0
-            if transform == "scaled":
-                scale = float(np.mean(np.abs(window)))
-                scale = scale if scale > 0 else 1.0
-            changes = np.diff(window)[::-1] / scale  # latest first
-            lags = np.full(n_lags, np.nan)
-            lags[: len(changes)] = changes
-            past = grid[: i + 1]
-            spread = float(np.std(changes)) if len(changes) >= 2 else np.nan
-            span = float(past.max() - past.min())
-            out["series_id"].append(series_id)
-            out["year"].append(int(year))
-            out["level"].append(float(grid[i]))
-            out["scale"].append(scale)
-            for lag in range(n_lags):
-                out[f"change_{lag + 1}"].append(float(lags[lag]))
-            out["mean_change"].append(float(np.mean(changes)))
-            out["change_spread"].append(spread)
-            out["long_run_change"].append(float((grid[i] - grid[0]) / (i * scale)))
-            out["below_own_max"].append(float((grid[i] - past.max()) / scale))
-            out["range_position"].append(float((grid[i] - past.min()) / span) if span else np.nan)
-            out["years_observed"].append(float(observed_so_far[i]))
-            out["interpolated_share"].append(float(1 - observed[start : i + 1].mean()))
+    parts: dict[str, list] = {"series_id": [], "year": [], "level": [], "scale": []}
+    parts.update({name: [] for name in names})
+    ids = transformed["series_id"].to_numpy()
+    cuts = (np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist() if len(ids) else []
+    every_year = np.split(transformed["year"].to_numpy().astype(np.int64), cuts)
+    every_z = np.split(transformed["z"].to_numpy(), cuts)
+    for start_row, years, z in zip([0, *cuts], every_year, every_z, strict=True):
+        if not len(years):
+            continue
+        columns = _series_origin_features(years, z, n_lags, transform, min_observations)
+        if columns is None:
+            continue
+        parts["series_id"].append(np.full(len(columns["year"]), ids[start_row], dtype=object))
+        for name, values in columns.items():
+            parts[name].append(values)
     schema = {"series_id": pl.String, "year": pl.Int32, "level": pl.Float64, "scale": pl.Float64}
     schema.update({name: pl.Float64 for name in names})
-    return pl.DataFrame(out, schema=schema).fill_nan(None)
+    if not parts["year"]:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(
+        {name: np.concatenate(values) for name, values in parts.items()}, schema=schema
+    ).fill_nan(None)
+
+
+def _series_origin_features(
+    years: np.ndarray, z: np.ndarray, n_lags: int, transform: str, min_observations: int
+) -> dict[str, np.ndarray] | None:
+    """:func:`origin_features` of one series (observed ``years`` ascending, values ``z``),
+    every origin at once; None when no year is an origin. Each row's sums run over its
+    window latest change first, as ``np.sum`` of that window would (n_lags < 8), so the
+    features are the same numbers, bit for bit, as a loop over origins computes
+    (``tests/models/test_global_model.py`` keeps that loop as the definition)."""
+    grid_years = np.arange(years[0], years[-1] + 1)
+    grid = np.interp(grid_years, years, z)
+    observed = np.isin(grid_years, years)
+    observed_so_far = np.cumsum(observed)
+    at = years - years[0]  # each observed year's place on the grid
+    at = at[observed_so_far[at] >= min_observations]
+    if not len(at):
+        return None
+    start = np.maximum(at - n_lags, 0)
+    count = at - start  # one-year changes in the window before the origin
+    if transform == "scaled":  # mean |z| over the window, earliest year first
+        magnitude = np.abs(grid)
+        total = magnitude[start].copy()
+        for step in range(1, n_lags + 1):
+            inside = step <= count
+            total[inside] = total[inside] + magnitude[start[inside] + step]
+        scale = total / (count + 1)
+        scale = np.where(scale > 0, scale, 1.0)
+    else:
+        scale = np.ones(len(at))
+    steps = np.diff(grid)
+    lags = np.full((len(at), n_lags), np.nan)
+    for lag in range(1, n_lags + 1):
+        inside = lag <= count
+        lags[inside, lag - 1] = steps[at[inside] - lag] / scale[inside]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_change = _sum_present(lags) / count
+        deviations = lags - mean_change[:, None]
+        spread = np.where(
+            count >= 2, np.sqrt(_sum_present(deviations * deviations) / count), np.nan
+        )
+        level = grid[at]
+        highest = np.maximum.accumulate(grid)[at]
+        lowest = np.minimum.accumulate(grid)[at]
+        span = highest - lowest
+        window_observed = observed_so_far[at] - np.where(
+            start > 0, observed_so_far[np.maximum(start - 1, 0)], 0
+        )
+        return {
+            "year": years[0] + at,
+            "level": level,
+            "scale": scale,
+            **{f"change_{lag}": lags[:, lag - 1] for lag in range(1, n_lags + 1)},
+            "mean_change": mean_change,
+            "change_spread": spread,
+            "long_run_change": (level - grid[0]) / (at * scale),
+            "below_own_max": (level - highest) / scale,
+            "range_position": np.where(
+                span != 0, (level - lowest) / np.where(span != 0, span, 1), np.nan
+            ),
+            "years_observed": observed_so_far[at].astype(np.float64),
+            "interpolated_share": 1 - window_observed / (count + 1),
+        }
+
+
+def _sum_present(values: np.ndarray) -> np.ndarray:
+    """Row sums of ``values`` over their non-NaN columns, left to right (the order of
+    ``np.sum`` over a short window); NaN for a row with none."""
+    total = values[:, 0].copy()
+    for column in range(1, values.shape[1]):
+        present = ~np.isnan(values[:, column])
+        total[present] = total[present] + values[present, column]
+    return total
 
 
 def _tidy_history(history: pl.DataFrame) -> pl.DataFrame:

@@ -215,6 +215,76 @@ def test_features_at_an_origin_never_read_values_after_it():
         assert not original.filter(after).equals(changed.filter(after))
 
 
+def features_by_the_definition(history, n_lags, transform, min_observations):
+    """origin_features as the module's Notes define it, one origin at a time: the loop
+    the vectorised version must reproduce number for number."""
+    z_of = {"log": np.log, "none": lambda y: y, "scaled": lambda y: y}[transform]
+    names = [f"change_{lag}" for lag in range(1, n_lags + 1)] + list(global_model.OWN_FEATURES)
+    out = {"series_id": [], "year": [], "level": [], "scale": [], **{n: [] for n in names}}
+    for (series_id,), frame in history.sort("series_id", "year").group_by(
+        "series_id", maintain_order=True
+    ):
+        years = frame["year"].to_numpy().astype(np.int64)
+        z = z_of(frame["y"].to_numpy())
+        grid_years = np.arange(years[0], years[-1] + 1)
+        grid = np.interp(grid_years, years, z)
+        observed = np.isin(grid_years, years)
+        observed_so_far = np.cumsum(observed)
+        for year in years:
+            i = int(year - years[0])
+            if observed_so_far[i] < min_observations:
+                continue
+            start = max(i - n_lags, 0)
+            window = grid[start : i + 1]
+            scale = 1.0
+            if transform == "scaled":
+                scale = float(np.mean(np.abs(window)))
+                scale = scale if scale > 0 else 1.0
+            changes = np.diff(window)[::-1] / scale
+            lags = np.full(n_lags, np.nan)
+            lags[: len(changes)] = changes
+            past = grid[: i + 1]
+            span = float(past.max() - past.min())
+            row = {
+                "series_id": series_id,
+                "year": int(year),
+                "level": float(grid[i]),
+                "scale": scale,
+                **{f"change_{lag + 1}": float(lags[lag]) for lag in range(n_lags)},
+                "mean_change": float(np.mean(changes)) if len(changes) else np.nan,
+                "change_spread": float(np.std(changes)) if len(changes) >= 2 else np.nan,
+                "long_run_change": float((grid[i] - grid[0]) / (i * scale)) if i else np.nan,
+                "below_own_max": float((grid[i] - past.max()) / scale),
+                "range_position": float((grid[i] - past.min()) / span) if span else np.nan,
+                "years_observed": float(observed_so_far[i]),
+                "interpolated_share": float(1 - observed[start : i + 1].mean()),
+            }
+            for name, value in row.items():
+                out[name].append(value)
+    schema = {"series_id": pl.String, "year": pl.Int32, "level": pl.Float64, "scale": pl.Float64}
+    return pl.DataFrame(out, schema=schema | dict.fromkeys(names, pl.Float64)).fill_nan(None)
+
+
+@pytest.mark.parametrize("transform", ["log", "none", "scaled"])
+@pytest.mark.parametrize(("n_lags", "min_observations"), [(3, 3), (1, 2), (5, 1)])
+def test_features_are_the_definitions_numbers_bit_for_bit(transform, n_lags, min_observations):
+    # Gaps of several lengths, a flat stretch (span 0, a zero scale) and values on very
+    # different scales; equality is exact, so a sum taken in another order fails.
+    history = (
+        synthetic_growth_panel(n_series=30, seed=4)
+        .filter(~((pl.col("series_id") == "s002") & pl.col("year").is_between(2005, 2009)))
+        .with_columns(
+            pl.when(pl.col("series_id") == "s003").then(pl.lit(5.0)).otherwise("y").alias("y")
+        )
+    )
+    computed = origin_features(
+        history, n_lags=n_lags, transform=transform, min_observations=min_observations
+    )
+    expected = features_by_the_definition(history, n_lags, transform, min_observations)
+    assert computed.height == expected.height > 0
+    assert computed.equals(expected)
+
+
 def test_fitting_is_deterministic(monkeypatch):
     # Fitted afresh each time (an empty memo): the memo below relies on this.
     history = synthetic_growth_panel(n_series=20)
