@@ -106,11 +106,12 @@ def _local_dask_cluster(dask_task_runner: type[TaskRunner]) -> type[TaskRunner]:
 def _temporary_api_url() -> str | None:
     """The address of the temporary Prefect server this process started, if it runs on
     one: a worker process started without it would start a server of its own."""
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
     if get_current_settings().api.url:
         return None  # a configured API: the workers inherit it
+    from prefect.server.api.server import SubprocessASGIServer  # the server's imports: 3 s
+
     server = SubprocessASGIServer()
     return server.api_url if server.server_process is not None else None
 
@@ -118,25 +119,51 @@ def _temporary_api_url() -> str | None:
 class WorkerProcesses(ProcessPoolTaskRunner):
     """Prefect's process pool, its workers set up by :func:`_start_worker` with the
     address of the flow's Prefect API as it is when the flow starts the pool (a
-    temporary server is only running by then)."""
+    temporary server is only running by then).
+
+    Prefect (3.9) rebuilds the flow's context around every task a worker runs, and two
+    parts of it cost more than a small task: a duplicate of the flow's task runner,
+    entered per task (for a process pool: a queue, a forwarding thread and an executor),
+    and a new API client per task (its TLS context loads the CA bundle). In a worker,
+    :meth:`duplicate` gives a one-thread pool instead (a task that submitted tasks would
+    run them on a thread of its worker; no forecast task does), and each worker keeps
+    one client for all its tasks (:func:`_start_worker`). Prefect's own change to that
+    effect (PrefectHQ/prefect#20853) was closed unmerged; figures in bench/README.md."""
 
     def __enter__(self):
         self._initializer = _start_worker
         self._initargs = (_temporary_api_url(),)
         return super().__enter__()
 
+    def duplicate(self) -> TaskRunner:
+        if _worker_client:
+            return ThreadPoolTaskRunner(max_workers=1)
+        return super().duplicate()
+
+
+#: A forecast worker's Prefect client context, entered for the worker's life by
+#: :func:`_start_worker`; empty in any other process.
+_worker_client: list = []
+
 
 def _start_worker(api_url: str | None) -> None:
-    """Set up a forecast worker process: the flow's Prefect API, and one fit at a time
-    on one core (the native thread pools, OpenMP in scikit-learn's gradient boosting or
-    BLAS, would otherwise each start one thread per core in every worker)."""
+    """Set up a forecast worker process: the flow's Prefect API, one client for every
+    task the worker runs, and one fit at a time on one core (the native thread pools,
+    OpenMP in scikit-learn's gradient boosting or BLAS, would otherwise each start one
+    thread per core in every worker)."""
     import os
+    from contextlib import nullcontext
 
+    from prefect.context import SyncClientContext
+    from prefect.settings import PREFECT_API_URL, temporary_settings
     from threadpoolctl import threadpool_limits
 
     if api_url:
         os.environ["PREFECT_API_URL"] = api_url
     threadpool_limits(limits=1)
+    with temporary_settings({PREFECT_API_URL: api_url}) if api_url else nullcontext():
+        client = SyncClientContext()
+    _worker_client.append(client.__enter__())  # Prefect's tasks find it and reuse it
 
 
 @dataclass(frozen=True)

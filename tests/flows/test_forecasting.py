@@ -114,8 +114,12 @@ def test_dask_without_prefect_dask_says_how_to_install(monkeypatch):
 
 
 #: A flow on Prefect's temporary server (no PREFECT_API_URL), whose tasks say which API
-#: their worker records them in; run in a fresh interpreter, as `talentflow run` is.
+#: their worker records them in, and with which client; run in a fresh interpreter, as
+#: `talentflow run` is.
 WHERE_TASKS_REPORT = """
+import json
+import os
+
 from prefect import flow, get_client, task
 
 from talentflow.core.settings import get_settings
@@ -123,19 +127,34 @@ from talentflow.flows.forecasting import _temporary_api_url, forecast_task_runne
 
 
 @task
-def api_of_this_worker() -> str:
-    with get_client(sync_client=True) as client:
-        return str(client.api_url).rstrip("/")
+def api_of_this_worker() -> list:
+    client = get_client(sync_client=True)
+    return [str(client.api_url).rstrip("/"), os.getpid(), id(client)]
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@task
+def submits_a_task() -> int:
+    return double.submit(21).result()
 
 
 @flow(task_runner=forecast_task_runner(get_settings()))
-def probe() -> list[str]:
-    futures = [api_of_this_worker.submit() for _ in range(4)]
-    return [_temporary_api_url(), *(future.result() for future in futures)]
+def probe() -> dict:
+    futures = [api_of_this_worker.submit() for _ in range(8)]
+    nested = submits_a_task.submit()
+    return {
+        "server": _temporary_api_url(),
+        "tasks": [future.result() for future in futures],
+        "nested": nested.result(),
+    }
 
 
 if __name__ == "__main__":  # workers are spawned: they import this file too
-    print(*probe())
+    print(json.dumps(probe()))
 """
 
 
@@ -144,7 +163,10 @@ if __name__ == "__main__":  # workers are spawned: they import this file too
 def test_workers_record_their_tasks_in_the_flows_own_temporary_server(runner, tmp_path):
     """Without a configured API the flow starts a temporary server; a worker that did not
     know its address would start one of its own (on the same database) and record its
-    task runs there, out of the flow's sight."""
+    task runs there, out of the flow's sight. A process-pool worker keeps one client for
+    all its tasks (a client per task cost a TLS context each), and a task that submits a
+    task still gets its result."""
+    import json
     import os
     import subprocess
     import sys
@@ -167,6 +189,14 @@ def test_workers_record_their_tasks_in_the_flows_own_temporary_server(runner, tm
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    server, *workers = done.stdout.split()[-5:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    server = report["server"]
     assert server.startswith("http://127.0.0.1:") and server.endswith("/api")
-    assert workers == [server] * 4
+    assert [api for api, _, _ in report["tasks"]] == [server] * 8
+    assert report["nested"] == 42
+    if runner == "processes":
+        clients_by_worker: dict[int, set[int]] = {}
+        for _, pid, client in report["tasks"]:
+            clients_by_worker.setdefault(pid, set()).add(client)
+        assert pid != os.getpid()
+        assert all(len(clients) == 1 for clients in clients_by_worker.values())
