@@ -3,10 +3,12 @@ one model per target family for the short and the long horizon, hold every forec
 the plausibility rules, and forecast to the horizon under every WPP variant and policy
 lever.
 
-Fits run as one task per target and model (never one per series), and backtests as one
-task per target, model and batch of origins (``tasks.forecast.origin_batches``: more
-batches as there are more workers), through the flow's task runner: threads by
-default, Prefect's process pool or a Dask cluster (see :func:`forecast_task_runner`).
+Work runs as one task per target and group of models (never one per series): the
+group's backtests and its fits to the horizon, the cheap models of a target together
+(``tasks.forecast.model_groups``). With more workers than 8 a backtest is split into
+batches of origins, one task each, and the fits get a task of their own
+(``tasks.forecast.origin_batches``). Tasks go through the flow's task runner: Prefect's
+process pool by default, threads, or a Dask cluster (see :func:`forecast_task_runner`).
 Families are scored in ``FAMILIES`` order, because China's intake is a share of world
 totals that are themselves forecast.
 """
@@ -48,16 +50,16 @@ from talentflow.tasks.forecast import (
     N_ORIGINS,
     VALUE_COLUMNS,
     ForecastJob,
-    backtest_model,
     backtest_origins,
     build_forecast_jobs,
-    fit_and_forecast,
+    forecast_models,
     forecast_pools,
     forecast_rows,
     handover_rates,
     in_logit_space,
     longest_first,
     min_train_observations,
+    model_groups,
     observed_pools,
     origin_batches,
     save_artefacts,
@@ -381,44 +383,59 @@ def forecasts(
 
     settings = get_settings()
     prune_cache(settings)
-    backtest = backtest_model.with_options(**cache_options(settings, refresh=refresh))
-    fit = fit_and_forecast.with_options(**cache_options(settings, refresh=refresh))
-    backtest_futures: dict[tuple[str, str], list[PrefectFuture]] = {}
-    forecast_futures: dict[tuple[str, str], PrefectFuture] = {}
+    work = forecast_models.with_options(**cache_options(settings, refresh=refresh))
     plans = {
         job.target.name: (backtest_origins(job, models), min_train_observations(job, models))
         for job in jobs
     }
-    for job, name in longest_first(jobs, fitted):  # so no long task is left for last
-        key = (job.target.name, name)
+    # One task per target and group of models: its backtest and fit together, or, with
+    # enough workers to split a backtest, one task per batch of origins and one for the
+    # fit (tasks.forecast.origin_batches). The costliest are submitted first.
+    submitted: list[tuple[str, list[int], PrefectFuture]] = []
+    for job, names in longest_first(jobs, model_groups(fitted)):
         origins, min_train = plans[job.target.name]
-        if origins:
-            backtest_futures[key] = [
-                backtest.submit(job, name, batch, min_train)
-                for batch in origin_batches(origins, settings.forecast_workers)
-            ]
-        forecast_futures[key] = fit.submit(job, name, until_year)
-    # Read back in the jobs' order, whatever the order of submission.
-    in_order = [(job.target.name, name) for job in jobs for name in fitted]
-    backtest_futures = {key: backtest_futures[key] for key in in_order if key in backtest_futures}
-    forecast_futures = {key: forecast_futures[key] for key in in_order}
+        batches = origin_batches(origins, settings.forecast_workers) if origins else [[]]
+        if len(batches) == 1:
+            submitted.append(
+                (
+                    job.target.name,
+                    batches[0],
+                    work.submit(job, names, batches[0], min_train, until_year),
+                )
+            )
+            continue
+        for batch in batches:
+            submitted.append(
+                (job.target.name, batch, work.submit(job, names, batch, min_train, None))
+            )
+        submitted.append((job.target.name, [], work.submit(job, names, [], min_train, until_year)))
 
-    submitted = sum(len(batches) for batches in backtest_futures.values())
-    progress = FlowProgress(submitted + len(forecast_futures), "forecasts")
+    progress = FlowProgress(len(submitted), "forecasts")
     failures: list[str] = []
-    backtests, rates = {}, {}
-    for key, batches in backtest_futures.items():
-        frames = []
-        for future in batches:  # in origin order: the concatenation is the whole backtest
-            frame, model_failures = future.result()
-            frames.append(frame)
-            failures += model_failures
-            progress.step(f"backtest {key[0]} {key[1]}")
-        backtests[key] = pl.concat(frames, how="vertical_relaxed")
-    for key, future in forecast_futures.items():
-        rates[key], artefacts = future.result()
-        save_artefacts(run_id, *key, artefacts)
-        progress.step(f"forecast {key[0]} {key[1]}")
+    pieces: dict[tuple[str, str], list[tuple[int, pl.DataFrame]]] = {}
+    fitted_rates: dict[tuple[str, str], pl.DataFrame] = {}
+    for target, batch, future in submitted:
+        outcomes = future.result()
+        for name, outcome in outcomes.items():
+            key = (target, name)
+            if outcome["backtest"] is not None:
+                pieces.setdefault(key, []).append((batch[0], outcome["backtest"]))
+            failures += outcome["failures"]
+            if outcome["rates"] is not None:
+                fitted_rates[key] = outcome["rates"]
+                save_artefacts(run_id, target, name, outcome["artefacts"])
+        progress.step(f"{target} {'+'.join(outcomes)}")
+    # In the jobs' and the zoo's order, whatever the order of submission; a backtest's
+    # batches in origin order, so their concatenation is the whole backtest.
+    in_order = [(job.target.name, name) for job in jobs for name in fitted]
+    backtests = {
+        key: pl.concat(
+            [frame for _, frame in sorted(pieces[key], key=lambda p: p[0])], how="vertical_relaxed"
+        )
+        for key in in_order
+        if key in pieces
+    }
+    rates = {key: fitted_rates[key] for key in in_order}
     if combined:
         for job in jobs:
             target = job.target.name

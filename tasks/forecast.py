@@ -10,8 +10,8 @@ choose per family (:func:`score_family`: the short-horizon choice, the long-hori
 choice, and the handover between them) and write the published rows
 (:func:`forecast_rows`). Evaluation itself lives in ``talentflow.models`` (origins,
 metrics, selection, calibration, combine). The Prefect tasks at the bottom wrap one
-step each; ``flows/forecasting.py`` runs one task per target and model (never one per
-series) through the flow's task runner.
+step each; ``flows/forecasting.py`` runs one task per target and group of models (never
+one per series; :func:`model_groups`) through the flow's task runner.
 """
 
 from __future__ import annotations
@@ -86,10 +86,11 @@ DRIVER = "cohort_growth"
 #: small beside their width.
 PROPHET_SAMPLES = 300
 #: Workers per batch of origins: a backtest is split into ceil(workers / 8) tasks (each
-#: origin is an independent fit). Up to 8 workers the ~60 target × model tasks keep every
-#: worker busy and more tasks only add Prefect's per-task cost (measured: 2 workers, 252
-#: tasks instead of 63, the cold run no faster and a cached rerun 16 s slower); beyond, the
-#: longest backtests would set the pace, so they are cut.
+#: origin is an independent fit), and the fits then get a task of their own. Up to 8
+#: workers the target × model-group tasks (27 for the default zoo, :func:`model_groups`)
+#: keep every worker busy and more tasks only add Prefect's per-task cost (measured: 2
+#: workers, 252 tasks instead of 63, the cold run no faster and a cached rerun 16 s
+#: slower); beyond, the longest backtests would set the pace, so they are cut.
 WORKERS_PER_ORIGIN_BATCH = 8
 #: A series silent for longer than this before the vintage is not forecast: a country
 #: that stopped reporting in the 1980s would otherwise get a "forecast" of the 1990s.
@@ -261,16 +262,40 @@ RELATIVE_COST = {
 }
 
 
+def model_groups(names: Sequence[str]) -> list[list[str]]:
+    """``names`` packed into the models of one task each: cheapest first
+    (:data:`RELATIVE_COST`), a group closed when the next model would make it costlier
+    than the costliest model alone. No task is longer than the longest one-model task,
+    and the cheap models of a target share one task instead of paying Prefect's per-task
+    cost each (naive, drift and converge took under 0.3 s a task, mostly that cost;
+    bench/README.md). The default zoo: naive, drift, converge and ETS; Theta; global."""
+    cap = max((RELATIVE_COST.get(name, 1) for name in names), default=0)
+    groups: list[list[str]] = []
+    cost = 0
+    for name in sorted(names, key=lambda name: RELATIVE_COST.get(name, 1)):
+        if groups and cost + RELATIVE_COST.get(name, 1) <= cap:
+            groups[-1].append(name)
+            cost += RELATIVE_COST.get(name, 1)
+        else:
+            groups.append([name])
+            cost = RELATIVE_COST.get(name, 1)
+    return groups
+
+
 def longest_first(
-    jobs: Sequence[ForecastJob], names: Sequence[str]
-) -> list[tuple[ForecastJob, str]]:
-    """Every (job, model) pair, the costliest first (series × :data:`RELATIVE_COST`): a
-    pool that takes tasks in order then ends with short ones, not with one worker still
-    fitting the largest target while the others wait (longest-processing-time first)."""
-    pairs = [(job, name) for job in jobs for name in names]
+    jobs: Sequence[ForecastJob], groups: Sequence[Sequence[str]]
+) -> list[tuple[ForecastJob, list[str]]]:
+    """Every (job, group of models) pair, the costliest first (series × the group's
+    :data:`RELATIVE_COST`): a pool that takes tasks in order then ends with short ones,
+    not with one worker still fitting the largest target while the others wait
+    (longest-processing-time first)."""
+    pairs = [(job, list(group)) for job in jobs for group in groups]
     return sorted(
         pairs,
-        key=lambda pair: -pair[0].history["series_id"].n_unique() * RELATIVE_COST.get(pair[1], 1),
+        key=lambda pair: (
+            -pair[0].history["series_id"].n_unique()
+            * sum(RELATIVE_COST.get(name, 1) for name in pair[1])
+        ),
     )
 
 
@@ -303,7 +328,9 @@ def in_pool_units(job: ForecastJob, forecasts: pl.DataFrame) -> pl.DataFrame:
     bounds × the Medium denominator of the year / ``per``, with MASE's scale recomputed
     on the pool's own history before each origin. (The denominator of a past year is
     WPP 2024's estimate, or the world total observed that year, which a forecaster at
-    that origin did not have: the documented exception.)"""
+    that origin did not have: the documented exception.) Rows come sorted by origin,
+    series and year, whatever the joins' order: scores summed over them are then the same
+    numbers however the backtest was split into tasks."""
     medium = job.cohorts.filter(pl.col("variant") == ESTIMATES_VARIANT).select(
         "series_id", "year", (pl.col("cohort") / job.target.per).alias("_cohort")
     )
@@ -327,6 +354,7 @@ def in_pool_units(job: ForecastJob, forecasts: pl.DataFrame) -> pl.DataFrame:
         .with_columns(*[pl.col(c) * pl.col("_cohort") for c in values])
         .drop("_cohort")
         .join(scales, on=["origin", "series_id"], how="left")
+        .sort("origin", "series_id", "year")
     )
 
 
@@ -826,29 +854,48 @@ def forecast_checks(
 # -- Prefect tasks: one step each -------------------------------------------------------------
 
 
-@task(name="backtest", task_run_name="backtest-{job.target.name}-{name}", cache_policy=NO_CACHE)
-def backtest_model(
-    job: ForecastJob, name: str, origins: list[int], min_train: int
-) -> tuple[pl.DataFrame, list[str]]:
-    """One model's backtest on one target, in pool units, and its failures as text.
-    Cacheable on its inputs' content (``tasks.caching.cache_options``)."""
-    result = backtest_one(job, name, origins, min_train)
-    failures = [
-        f"{job.target.name} / {row['model']} at origin {row['origin']} ({row['stage']}): "
-        f"{row['message']}"
-        for row in result.failures.iter_rows(named=True)
-    ]
-    return in_pool_units(job, result.forecasts), failures
+def _models_run_name() -> str:
+    """A forecast-models task run's name: what it does, to which target, with which
+    models (``forecast-researchers-naive+drift+converge+ets``; ``backtest-…`` for a batch
+    of origins without the fit)."""
+    from prefect.runtime import task_run
+
+    arguments = task_run.parameters
+    step = "backtest" if arguments["until_year"] is None else "forecast"
+    return f"{step}-{arguments['job'].target.name}-{'+'.join(arguments['names'])}"
 
 
-@task(name="fit-forecast", task_run_name="forecast-{job.target.name}-{name}", cache_policy=NO_CACHE)
-def fit_and_forecast(
-    job: ForecastJob, name: str, until_year: int
-) -> tuple[pl.DataFrame, dict[str, bytes]]:
-    """One model fitted on all of one target's history: its forecasts to ``until_year``
-    under every variant and its artefacts (:func:`save_artefacts` writes them under a
-    run's folder). Cacheable on its inputs' content (``tasks.caching.cache_options``)."""
-    return forecast_one(job, name, until_year)
+@task(name="forecast-models", task_run_name=_models_run_name, cache_policy=NO_CACHE)
+def forecast_models(
+    job: ForecastJob,
+    names: list[str],
+    origins: list[int],
+    min_train: int,
+    until_year: int | None,
+) -> dict[str, dict]:
+    """Each model of ``names`` on one target: its backtest at ``origins`` (none: no
+    backtest) and, unless ``until_year`` is None, its fit on the whole history and
+    forecasts to ``until_year``. Per model: ``backtest`` (pool units) and ``failures``
+    (as text), ``rates`` and ``artefacts`` (:func:`save_artefacts` writes them under a
+    run's folder), each None or empty for the step not asked. One task per target and
+    group of models (:func:`model_groups`): a backtest and its fit share a worker (the
+    global model's memo then serves the fit's calibration folds). Cacheable on its
+    inputs' content (``tasks.caching.cache_options``)."""
+    outcomes = {}
+    for name in names:
+        outcome: dict = {"backtest": None, "failures": [], "rates": None, "artefacts": {}}
+        if origins:
+            result = backtest_one(job, name, origins, min_train)
+            outcome["backtest"] = in_pool_units(job, result.forecasts)
+            outcome["failures"] = [
+                f"{job.target.name} / {row['model']} at origin {row['origin']} "
+                f"({row['stage']}): {row['message']}"
+                for row in result.failures.iter_rows(named=True)
+            ]
+        if until_year is not None:
+            outcome["rates"], outcome["artefacts"] = forecast_one(job, name, until_year)
+        outcomes[name] = outcome
+    return outcomes
 
 
 def save_artefacts(run_id: str, target: str, name: str, artefacts: dict[str, bytes]) -> None:

@@ -8,7 +8,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from talentflow.core.settings import get_settings
 from talentflow.flows.forecasting import WorkerProcesses, forecast_task_runner
 from talentflow.tasks.features.scenarios import RESEARCHERS
-from talentflow.tasks.forecast import backtest_model, fit_and_forecast, forecast_job
+from talentflow.tasks.forecast import forecast_job, forecast_models
 
 
 def synthetic_job():
@@ -43,19 +43,25 @@ def run_batch(runner):
 
     @flow(task_runner=runner)
     def batch():
-        backtests = [
-            backtest_model.submit(job, name, [2014, 2015, 2016, 2017, 2018, 2019], 3)
-            for name in ("naive", "drift")
-        ]
-        fits = [fit_and_forecast.submit(job, name, 2030) for name in ("naive", "drift")]
-        return [f.result()[0] for f in backtests], [f.result() for f in fits]
+        origins = [2014, 2015, 2016, 2017, 2018, 2019]
+        together = forecast_models.submit(job, ["naive", "drift"], origins, 3, 2030)
+        backtest_only = forecast_models.submit(job, ["drift"], origins[:3], 3, None)
+        fit_only = forecast_models.submit(job, ["naive"], [], 3, 2030)
+        return together.result(), backtest_only.result(), fit_only.result()
 
-    backtests, fits = batch()
+    together, backtest_only, fit_only = batch()
     # A fit sends its model's artefacts back from the worker (the flow writes them).
     assert all(
-        artefacts and all(isinstance(b, bytes) for b in artefacts.values()) for _, artefacts in fits
+        outcome["artefacts"] and all(isinstance(b, bytes) for b in outcome["artefacts"].values())
+        for outcome in together.values()
     )
-    return backtests, [rates for rates, _ in fits]
+    # Each task does the steps it is asked, nothing more.
+    assert backtest_only["drift"]["rates"] is None and not backtest_only["drift"]["artefacts"]
+    assert fit_only["naive"]["backtest"] is None and fit_only["naive"]["rates"].height
+    assert fit_only["naive"]["rates"].equals(together["naive"]["rates"])
+    backtests = [together[name]["backtest"] for name in ("naive", "drift")]
+    backtests.append(backtest_only["drift"]["backtest"])
+    return backtests, [together[name]["rates"] for name in ("naive", "drift")]
 
 
 def test_a_process_pool_is_the_default_runner(monkeypatch):

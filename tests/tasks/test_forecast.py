@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
+from talentflow.core.facts import DEFAULT_MODELS
 from talentflow.core.tables import FORECASTS_SCHEMA
 from talentflow.tasks.features.scenarios import (
     CHINA_RESEARCHER_INFLOWS,
@@ -13,6 +14,7 @@ from talentflow.tasks.features.scenarios import (
     attach_denominators,
 )
 from talentflow.tasks.forecast import (
+    RELATIVE_COST,
     ForecastJob,
     NotForecastable,
     backtest_one,
@@ -23,6 +25,7 @@ from talentflow.tasks.forecast import (
     forecast_rows,
     in_pool_units,
     longest_first,
+    model_groups,
     origin_batches,
     score_family,
 )
@@ -315,15 +318,28 @@ def test_the_costliest_fits_are_submitted_first(synthetic_job):
         synthetic_job.cohorts,
         synthetic_job.caps,
     )
-    order = longest_first([one_series, synthetic_job], ["naive", "global", "ets"])
-    assert [(job.history["series_id"].n_unique(), name) for job, name in order] == [
-        (2, "global"),
-        (1, "global"),
-        (2, "ets"),
-        (1, "ets"),
-        (2, "naive"),
-        (1, "naive"),
+    order = longest_first([one_series, synthetic_job], [["naive"], ["global"], ["ets"]])
+    assert [(job.history["series_id"].n_unique(), names) for job, names in order] == [
+        (2, ["global"]),
+        (1, ["global"]),
+        (2, ["ets"]),
+        (1, ["ets"]),
+        (2, ["naive"]),
+        (1, ["naive"]),
     ]
+
+
+def test_cheap_models_share_a_task_no_costlier_than_the_costliest_model():
+    """Each model alone in a task paid Prefect's per-task cost for under 0.3 s of work;
+    packed, no task outgrows the costliest single model, so the pool still balances."""
+    fitted = [name for name in DEFAULT_MODELS if name != "ensemble"]
+    groups = model_groups(fitted)
+    assert groups == [["naive", "drift", "converge", "ets"], ["theta"], ["global"]]
+    assert sorted(name for group in groups for name in group) == sorted(fitted)
+    costliest = max(RELATIVE_COST[name] for name in fitted)
+    assert all(sum(RELATIVE_COST[name] for name in group) <= costliest for group in groups)
+    assert model_groups(["naive", "drift", "converge"]) == [["naive", "drift"], ["converge"]]
+    assert model_groups(["global"]) == [["global"]]
 
 
 def test_when_the_short_and_long_choices_differ_the_family_hands_over():
