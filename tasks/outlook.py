@@ -944,7 +944,9 @@ def vega_bundle() -> tuple[str, str]:
     """The Vega, Vega-Lite and Vega-Embed JavaScript that vl-convert ships (no network),
     for the Vega-Lite version of Altair's specifications, and a line naming the versions.
 
-    Takes about 2.5 s once per process (vl-convert bundles it on the fly)."""
+    vl-convert bundles it on the fly (1.2-2.5 s), the same bytes for the same versions:
+    the bundle is kept under ``<data_dir>/cache/vega``, named by both versions, and read
+    from there by later runs."""
     import vl_convert
 
     wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
@@ -955,7 +957,18 @@ def vega_bundle() -> tuple[str, str]:
             f"{wanted}, which altair {alt.__version__} writes; upgrade vl-convert-python "
             "(pip install -U vl-convert-python) or pin altair to a release it supports"
         )
-    bundle = _script_text(vl_convert.javascript_bundle(vl_version=wanted), "vl-convert's bundle")
+    kept = (
+        get_settings().data_dir
+        / "cache"
+        / "vega"
+        / f"vl-convert-{vl_convert.__version__}-vega-lite-{wanted}.js"
+    )
+    if kept.is_file():
+        text = kept.read_text(encoding="utf-8")
+    else:
+        text = vl_convert.javascript_bundle(vl_version=wanted)
+        atomic_write_bytes(kept, text.encode("utf-8"))
+    bundle = _script_text(text, "vl-convert's bundle")
     versions = (
         f"Vega {vl_convert.get_vega_version()}, Vega-Lite {wanted}, Vega-Embed "
         f"{vl_convert.get_vega_embed_version()} (inlined from vl-convert-python "

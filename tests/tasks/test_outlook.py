@@ -168,6 +168,15 @@ def synthetic_ladder() -> pl.DataFrame:
     )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def private_data_dir(tmp_path_factory):
+    """Rendering keeps vl-convert's bundle under the data directory: a private one, not
+    the checkout's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def synthetic_page() -> str:
     return outlook_html(
@@ -449,6 +458,23 @@ def test_the_page_loads_nothing_from_the_network():
     assert set(directives["script-src"].split()) == hashes
     assert "unsafe-eval" not in policy
     assert "vegaEmbed" in scripts[0] and len(scripts[0]) > 500_000  # the bundle, inlined
+
+
+def test_the_vega_bundle_is_built_once_and_read_back_by_later_runs(settings_env, monkeypatch):
+    import vl_convert
+
+    outlook.vega_bundle.cache_clear()
+    first, versions = outlook.vega_bundle()
+    (kept,) = (settings_env.data_dir / "cache" / "vega").iterdir()
+    assert vl_convert.__version__ in kept.name and kept.read_text(encoding="utf-8") == first
+
+    def no_bundling(**_):
+        raise AssertionError("bundled again")
+
+    outlook.vega_bundle.cache_clear()  # a new process
+    monkeypatch.setattr(vl_convert, "javascript_bundle", no_bundling)
+    assert outlook.vega_bundle() == (first, versions)
+    outlook.vega_bundle.cache_clear()
 
 
 def test_every_text_is_escaped(synthetic_page):
