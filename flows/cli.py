@@ -6,8 +6,10 @@ must not.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -78,6 +80,7 @@ def run(
     from talentflow.flows.preflight import before_a_run
 
     settings = _preflight(before_a_run, as_of, until_year, min_observed_years)
+    server = _start_temporary_server()  # it boots on another core while we import
     from talentflow.core.facts import compact_number
     from talentflow.flows.pipeline import PIPELINE_DATASETS, pipeline
     from talentflow.flows.progress import add_listener, remove_listener
@@ -89,6 +92,8 @@ def run(
     from talentflow.flows.stopping import stop_promptly_on_signals
 
     stop_promptly_on_signals()
+    if server is not None:
+        server.join()
     with _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance:
         add_listener(advance)  # ingest, then the forecast fits, report their steps
         try:
@@ -372,6 +377,29 @@ def _preflight(check, *args):
             f"talentflow: {error}", style="red", markup=False, soft_wrap=True
         )
         raise typer.Exit(2) from None
+
+
+def _start_temporary_server() -> threading.Thread | None:
+    """Start Prefect's temporary server, when no API is configured, on a thread that
+    waits for it: its process boots (3-4 s) on another core while this one imports the
+    pipeline, instead of after. The server's module is imported here first, so the two
+    imports do not contend for this process (importing it on the thread did, and won
+    nothing; bench/README.md). A failure here is left to Prefect's own start, which
+    tries again and says why."""
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings()
+    if current.api.url or not current.server.ephemeral.enabled:
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    def start() -> None:
+        with contextlib.suppress(Exception):
+            SubprocessASGIServer().start()
+
+    thread = threading.Thread(target=start, name="temporary-prefect-server", daemon=True)
+    thread.start()
+    return thread
 
 
 def _checked_models(models: str | None) -> list[str] | None:
