@@ -1,14 +1,10 @@
 """`talentflow run` starts Prefect's temporary server while it imports the pipeline, and
 the flow then runs on that server, not on a second one."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from talentflow.flows.cli import _start_temporary_server
+from tests.checks import report_without_an_api
 
 #: In a fresh interpreter with no API configured, as `talentflow run` is: start the
 #: server early, then run a flow, and say which servers there were.
@@ -39,25 +35,18 @@ print(json.dumps({
 """
 
 
-def test_no_temporary_server_is_started_when_an_api_is_configured(monkeypatch):
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
-    assert _start_temporary_server() is None
+def test_no_temporary_server_is_started_when_an_api_is_configured():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert _start_temporary_server() is None
 
 
 @pytest.mark.slow
 def test_the_flow_runs_on_the_server_started_early(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    environment["PREFECT_HOME"] = str(tmp_path / "prefect")
-    done = subprocess.run(
-        [sys.executable, "-c", EARLY_SERVER],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    script = tmp_path / "early.py"
+    script.write_text(EARLY_SERVER)
+    report = report_without_an_api(script, tmp_path / "prefect")
     assert report["early"] and report["early"].startswith("http://127.0.0.1:")
     assert report["flow"] == report["early"]
     assert report["servers"] == 1

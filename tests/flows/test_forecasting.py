@@ -9,6 +9,7 @@ from talentflow.core.settings import get_settings
 from talentflow.flows.forecasting import WorkerProcesses, forecast_task_runner
 from talentflow.tasks.features.scenarios import RESEARCHERS
 from talentflow.tasks.forecast import forecast_job, forecast_models
+from tests.checks import report_without_an_api
 
 
 def synthetic_job():
@@ -172,30 +173,17 @@ def test_workers_record_their_tasks_in_the_flows_own_temporary_server(runner, tm
     task runs there, out of the flow's sight. A process-pool worker keeps one client for
     all its tasks (a client per task cost a TLS context each), and a task that submits a
     task still gets its result."""
-    import json
     import os
-    import subprocess
-    import sys
 
     script = tmp_path / "probe.py"
     script.write_text(WHERE_TASKS_REPORT)
-    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    environment |= {
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "TALENTFLOW_DATA_DIR": str(tmp_path / "data"),
-        "TALENTFLOW_TASK_RUNNER": runner,
-        "TALENTFLOW_FORECAST_WORKERS": "2",
-    }
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    report = report_without_an_api(
+        script,
+        tmp_path / "prefect",
+        TALENTFLOW_DATA_DIR=str(tmp_path / "data"),
+        TALENTFLOW_TASK_RUNNER=runner,
+        TALENTFLOW_FORECAST_WORKERS="2",
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
     server = report["server"]
     assert server.startswith("http://127.0.0.1:") and server.endswith("/api")
     assert [api for api, _, _ in report["tasks"]] == [server] * 8
