@@ -395,46 +395,39 @@ def forecasts(
     for job, names in longest_first(jobs, model_groups(fitted)):
         origins, min_train = plans[job.target.name]
         batches = origin_batches(origins, settings.forecast_workers) if origins else [[]]
-        if len(batches) == 1:
-            submitted.append(
-                (
-                    job.target.name,
-                    batches[0],
-                    work.submit(job, names, batches[0], min_train, until_year),
-                )
-            )
-            continue
-        for batch in batches:
-            submitted.append(
-                (job.target.name, batch, work.submit(job, names, batch, min_train, None))
-            )
-        submitted.append((job.target.name, [], work.submit(job, names, [], min_train, until_year)))
+        steps = (
+            [(batches[0], until_year)]
+            if len(batches) == 1
+            else [*((batch, None) for batch in batches), ([], until_year)]
+        )
+        for batch, until in steps:
+            future = work.submit(job, names, batch, min_train, until)
+            submitted.append((job.target.name, batch, future))
 
     progress = FlowProgress(len(submitted), "forecasts")
-    failures: list[str] = []
-    pieces: dict[tuple[str, str], list[tuple[int, pl.DataFrame]]] = {}
+    # target, model -> (first origin, backtest rows, failures) of each batch
+    pieces: dict[tuple[str, str], list[tuple[int, pl.DataFrame, list[str]]]] = {}
     fitted_rates: dict[tuple[str, str], pl.DataFrame] = {}
     for target, batch, future in submitted:
         outcomes = future.result()
         for name, outcome in outcomes.items():
-            key = (target, name)
             if outcome["backtest"] is not None:
-                pieces.setdefault(key, []).append((batch[0], outcome["backtest"]))
-            failures += outcome["failures"]
+                pieces.setdefault((target, name), []).append(
+                    (batch[0], outcome["backtest"], outcome["failures"])
+                )
             if outcome["rates"] is not None:
-                fitted_rates[key] = outcome["rates"]
+                fitted_rates[(target, name)] = outcome["rates"]
                 save_artefacts(run_id, target, name, outcome["artefacts"])
         progress.step(f"{target} {'+'.join(outcomes)}")
     # In the jobs' and the zoo's order, whatever the order of submission; a backtest's
     # batches in origin order, so their concatenation is the whole backtest.
     in_order = [(job.target.name, name) for job in jobs for name in fitted]
-    backtests = {
-        key: pl.concat(
-            [frame for _, frame in sorted(pieces[key], key=lambda p: p[0])], how="vertical_relaxed"
-        )
-        for key in in_order
-        if key in pieces
-    }
+    backtests, failures = {}, []
+    for key in in_order:
+        done = sorted(pieces.get(key, []), key=lambda piece: piece[0])
+        if done:
+            backtests[key] = pl.concat([rows for _, rows, _ in done], how="vertical_relaxed")
+        failures += [failure for _, _, found in done for failure in found]
     rates = {key: fitted_rates[key] for key in in_order}
     if combined:
         for job in jobs:
