@@ -92,7 +92,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import polars as pl
 
-from talentflow.models.base import Forecaster, check_history, tidy_prediction
+from talentflow.models.base import Forecaster, check_history, series_arrays, tidy_prediction
 
 ESTIMATOR_FILE = "global.skops"
 MANIFEST = "global.json"
@@ -667,17 +667,13 @@ def origin_features(
     names = [f"change_{lag}" for lag in range(1, n_lags + 1)] + list(OWN_FEATURES)
     parts: dict[str, list] = {"series_id": [], "year": [], "level": [], "scale": []}
     parts.update({name: [] for name in names})
-    ids = transformed["series_id"].to_numpy()
-    cuts = (np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist() if len(ids) else []
-    every_year = np.split(transformed["year"].to_numpy().astype(np.int64), cuts)
-    every_z = np.split(transformed["z"].to_numpy(), cuts)
-    for start_row, years, z in zip([0, *cuts], every_year, every_z, strict=True):
-        if not len(years):
-            continue
-        columns = _series_origin_features(years, z, n_lags, transform, min_observations)
+    for series_id, (years, z) in series_arrays(transformed, value="z").items():
+        columns = _series_origin_features(
+            years.astype(np.int64), z, n_lags, transform, min_observations
+        )
         if columns is None:
             continue
-        parts["series_id"].append(np.full(len(columns["year"]), ids[start_row], dtype=object))
+        parts["series_id"].append(np.full(len(columns["year"]), series_id, dtype=object))
         for name, values in columns.items():
             parts[name].append(values)
     schema = {"series_id": pl.String, "year": pl.Int32, "level": pl.Float64, "scale": pl.Float64}
