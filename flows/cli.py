@@ -93,8 +93,14 @@ def run(
 
     stop_promptly_on_signals()
     if server is not None:
+        from talentflow.tasks.validate import import_great_expectations
+
+        import_great_expectations()  # needed soon, and the server is still booting
         server.join()
-    with _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance:
+    with (
+        _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance,
+        _no_heartbeats_on_a_temporary_server(server),
+    ):
         add_listener(advance)  # ingest, then the forecast fits, report their steps
         try:
             outputs = pipeline(
@@ -400,6 +406,22 @@ def _start_temporary_server() -> threading.Thread | None:
     thread = threading.Thread(target=start, name="temporary-prefect-server", daemon=True)
     thread.start()
     return thread
+
+
+@contextmanager
+def _no_heartbeats_on_a_temporary_server(server: threading.Thread | None) -> Iterator[None]:
+    """Flow runs without heartbeats while ``server`` is the temporary one. A heartbeat
+    lets a server tell a crashed flow run from a long one; the temporary server stops
+    with this process, so nothing would ever read them, and each flow run's exit waits
+    up to a second for its heartbeat thread to wake (three flow runs per run; measured
+    in bench/README.md). A configured API keeps Prefect's heartbeats."""
+    if server is None:
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def _checked_models(models: str | None) -> list[str] | None:

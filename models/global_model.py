@@ -82,6 +82,7 @@ skops documentation, "Secure persistence" (``skops.io.dumps`` / ``loads(trusted=
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -589,7 +590,6 @@ class GlobalForecaster(Forecaster):
         """The estimator fitted to ``features`` and ``target``: from the per-process memo
         when this data and these settings were fitted before, else fitted now."""
         from sklearn.ensemble import HistGradientBoostingRegressor
-        from threadpoolctl import threadpool_limits
 
         settings = {
             "max_iter": self.max_iter,
@@ -606,7 +606,7 @@ class GlobalForecaster(Forecaster):
                 _estimators.move_to_end(key)
                 return _estimators[key]
         estimator = HistGradientBoostingRegressor(**settings)
-        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+        with _thread_pools().limit(limits=self.n_threads, user_api="openmp"):
             estimator.fit(features, target)
         with _estimators_lock:
             _estimators[key] = estimator
@@ -615,9 +615,7 @@ class GlobalForecaster(Forecaster):
         return estimator
 
     def _predict_estimator(self, features: np.ndarray, estimator=None) -> np.ndarray:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=self.n_threads, user_api="openmp"):
+        with _thread_pools().limit(limits=self.n_threads, user_api="openmp"):
             return (estimator if estimator is not None else self._estimator).predict(features)
 
     def _from_z(self, z: np.ndarray) -> np.ndarray:
@@ -629,6 +627,18 @@ class GlobalForecaster(Forecaster):
 
     def _predict_series(self, state, years, levels):
         raise NotImplementedError("GlobalForecaster predicts every series at once")
+
+
+@functools.cache
+def _thread_pools() -> Any:
+    """threadpoolctl's controller of the native thread pools this process has loaded,
+    made once. ``threadpool_limits`` makes one per call, and making one scans every
+    loaded library: 2.2 s of the forecast workers' time in a replay (bench/README.md).
+    First called by a fit, after scikit-learn has loaded its OpenMP runtime, the pool
+    every limit here is on."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def origin_features(

@@ -50,3 +50,22 @@ def test_the_flow_runs_on_the_server_started_early(tmp_path):
     assert report["early"] and report["early"].startswith("http://127.0.0.1:")
     assert report["flow"] == report["early"]
     assert report["servers"] == 1
+
+
+def test_flows_send_no_heartbeats_to_a_temporary_server_only():
+    """Nothing reads a heartbeat on the temporary server, which stops with the run, and
+    each flow run's exit would wait for its heartbeat thread; a configured API (no early
+    server) keeps Prefect's own setting."""
+    import threading
+
+    from prefect.settings import get_current_settings
+
+    from talentflow.flows.cli import _no_heartbeats_on_a_temporary_server
+
+    configured = get_current_settings().flows.heartbeat_frequency
+    assert configured is not None, "Prefect sends heartbeats by default"
+    with _no_heartbeats_on_a_temporary_server(threading.Thread()):
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert get_current_settings().flows.heartbeat_frequency == configured
+    with _no_heartbeats_on_a_temporary_server(None):
+        assert get_current_settings().flows.heartbeat_frequency == configured

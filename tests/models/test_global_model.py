@@ -390,3 +390,40 @@ def test_many_series_calibrate_on_held_out_origins():
         rows, schema={"series_id": pl.String, "year": pl.Int32, "y": pl.Float64}, orient="row"
     )
     assert GlobalForecaster().fit(history).calibration_source == "held-out origins"
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fit_and_predict_run_on_n_threads_and_leave_the_process_as_it_was(
+    monkeypatch, n_threads
+):
+    """``n_threads`` caps OpenMP while the estimator fits and predicts (every core, the
+    estimator's default, was measured six to eight times slower on a shared machine),
+    and the process's own setting is back afterwards, with the controller made once."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def openmp_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"}
+
+    seen, real_fit, real_predict = [], HistGradientBoostingRegressor.fit, HistGradientBoostingRegressor.predict
+
+    def fit(self, *args, **kwargs):
+        seen.append(("fit", openmp_threads()))
+        return real_fit(self, *args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        seen.append(("predict", openmp_threads()))
+        return real_predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(HistGradientBoostingRegressor, "fit", fit)
+    monkeypatch.setattr(HistGradientBoostingRegressor, "predict", predict)
+    monkeypatch.setattr(global_model, "_estimators", OrderedDict())
+    with threadpool_limits(limits=3, user_api="openmp"):  # the process's own setting
+        assert openmp_threads() == {3}, "scikit-learn's OpenMP runtime is loaded"
+        GlobalForecaster(n_threads=n_threads, calibration_folds=1).fit(
+            synthetic_growth_panel(n_series=12)
+        ).predict(2)
+        assert openmp_threads() == {3}
+    assert {step for step, _ in seen} == {"fit", "predict"}
+    assert all(threads == {n_threads} for _, threads in seen), seen
+    assert global_model._thread_pools.cache_info().currsize == 1

@@ -139,22 +139,58 @@ def test_ets_fits_a_constant_series_among_others():
     assert "flat" in json.loads(model.artefacts()["params.json"])["series"]
 
 
+@pytest.mark.parametrize("first_year", [2008, 1990], ids=["short", "long"])
 @pytest.mark.parametrize("make_model", [ETS, Theta], ids=["ets", "theta"])
-def test_shared_error_distributions_give_statsforecasts_own_numbers(make_model, monkeypatch):
-    # Short series (fewer than 13 years) take statsforecast's slow path for Theta's
-    # simulated errors; ETS's quantiles always do. The kept distributions must give the
-    # numbers statsforecast computes with a fresh distribution each time.
-    history = synthetic_gappy_panel().filter(pl.col("year") >= 2008)
-    shared = make_model().fit(history).predict(12, levels=(50, 80, 95))
-
+def test_the_interval_shortcuts_give_statsforecasts_own_numbers(make_model, first_year, monkeypatch):
+    # Short series (fewer than 13 years) take statsforecast's frozen-distribution path
+    # for Theta's simulated errors, long ones its direct draw; ETS's quantiles always
+    # freeze a distribution. With the kept distributions and the direct normal draws, the
+    # numbers must be those statsforecast computes on its own.
     from statsforecast import distributions, simulation
 
-    kept = distributions.frozen_error_distribution
-    assert kept.cache_info().hits > 0  # the path under test was taken
+    from talentflow.models import statsforecast_models
+
+    history = synthetic_gappy_panel().filter(pl.col("year") >= first_year)
+    hits = distributions.frozen_error_distribution.cache_info().hits  # if installed
+    fast = make_model().fit(history).predict(12, levels=(50, 80, 95))
+
+    kept, drawn = distributions.frozen_error_distribution, simulation.sample_errors
+    if make_model is ETS:
+        assert kept.cache_info().hits > hits  # the path under test was taken
     monkeypatch.setattr(distributions, "frozen_error_distribution", kept.statsforecast_original)
     monkeypatch.setattr(simulation, "frozen_error_distribution", kept.statsforecast_original)
-    monkeypatch.setattr(
-        "talentflow.models.statsforecast_models.share_error_distributions", lambda: None
-    )
+    monkeypatch.setattr(simulation, "sample_errors", drawn.statsforecast_original)
+    monkeypatch.setattr(statsforecast_models, "share_error_distributions", lambda: None)
+    monkeypatch.setattr(statsforecast_models, "draw_normal_errors_directly", lambda: None)
     own = make_model().fit(history).predict(12, levels=(50, 80, 95))
-    assert shared.equals(own)
+    assert fast.equals(own)
+
+
+def test_normal_errors_are_statsforecasts_own_draws_taken_directly(monkeypatch):
+    from statsforecast import simulation
+
+    from talentflow.models.statsforecast_models import draw_normal_errors_directly
+
+    draw_normal_errors_directly()
+    fast = simulation.sample_errors
+    own = fast.statsforecast_original
+    noise = np.random.default_rng(3).normal(0, 1.5, 15)
+    noise[4] = np.nan
+    for sigma in (1e-9, 0.37, 2.0, 1234.5, np.float64(0.8)):
+        for residuals in (None, noise[:6], noise):  # none, too few, enough to fit
+            for size in (200, (12, 200)):
+                ours, theirs = np.random.default_rng(0), np.random.default_rng(0)
+                drawn = fast(size, sigma, "normal", None, residuals, ours)
+                expected = own(size, sigma, "normal", None, residuals, theirs)
+                assert drawn.dtype == expected.dtype and np.array_equal(drawn, expected)
+                assert ours.bit_generator.state == theirs.bit_generator.state
+
+    def no_freezing(*args, **kwargs):
+        raise AssertionError("a distribution was frozen")
+
+    monkeypatch.setattr(simulation, "frozen_error_distribution", no_freezing)
+    fast(200, 2.0, "normal", None, None, np.random.default_rng(0))  # the shortcut
+    for other in [("t", {"df": 5}, 2.0), ("normal", {"loc": 1.0}, 2.0), ("normal", None, 0.0)]:
+        distribution, params, sigma = other
+        with pytest.raises(AssertionError, match="frozen"):  # statsforecast's own path
+            fast(200, sigma, distribution, params, None, np.random.default_rng(0))
