@@ -88,7 +88,11 @@ def quantile_average(
     combines forecasts the members already made, for backtests and published forecasts
     alike, so an ensemble of models in the zoo costs nothing more). Keys are every column
     but ``model`` and ``values``; a key some member did not forecast is averaged over the
-    members that did, as the ensemble does for a series too short for one of them."""
+    members that did, as the ensemble does for a series too short for one of them.
+    Rows come in the order of their keys' first appearance, so the same forecasts give
+    the same frame row for row, and the sums taken over it later (a backtest's scores)
+    the same digits: Polars' parallel ``group_by`` otherwise returns groups in a
+    different order each call."""
     present = set(forecasts["model"].unique().to_list())
     missing = sorted(set(members) - present)
     if missing:
@@ -96,7 +100,7 @@ def quantile_average(
     keys = [c for c in forecasts.columns if c not in (*values, "model")]
     return (
         forecasts.filter(pl.col("model").is_in(list(members)))
-        .group_by(keys)
+        .group_by(keys, maintain_order=True)
         .agg(pl.col(list(values)).mean())
         .with_columns(pl.lit(name).alias("model"))
         .select(forecasts.columns)
