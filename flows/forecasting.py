@@ -15,6 +15,8 @@ totals that are themselves forecast.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -118,10 +120,43 @@ def _temporary_api_url() -> str | None:
     return server.api_url if server.server_process is not None else None
 
 
+#: What a forecast worker imports before it can run a task: Prefect's task engine, the
+#: forecast tasks and the model libraries (4.1 s per worker, spawned, on the 2-core
+#: machine; bench/README.md). :func:`start_worker_server` imports them once.
+WORKER_MODULES = (
+    "talentflow.flows.forecasting",
+    "talentflow.tasks.forecast",
+    "prefect.task_engine",
+    "sklearn.ensemble",
+    "statsforecast.models",
+    "skops.io",
+)
+
+
+def start_worker_server() -> multiprocessing.context.BaseContext | None:
+    """Start, if it is not running, the process the forecast workers are forked from:
+    multiprocessing's fork server, with :data:`WORKER_MODULES` imported in it once. It
+    boots on its own process, so the pipeline calls this at its start and the imports
+    run while this process ingests and validates; a worker is then a fork of a process
+    that imported everything and ran nothing (no thread, no Prefect client, no data),
+    which keeps what Prefect's choice of ``spawn`` protects: no state of the flow's own
+    process reaches a worker. Returns the fork server's context, or None where the
+    platform has none (Windows), where workers are spawned as Prefect does."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    from multiprocessing import forkserver
+
+    multiprocessing.set_forkserver_preload(list(WORKER_MODULES))
+    forkserver.ensure_running()  # returns at once; the server imports on its own
+    return multiprocessing.get_context("forkserver")
+
+
 class WorkerProcesses(ProcessPoolTaskRunner):
     """Prefect's process pool, its workers set up by :func:`_start_worker` with the
     address of the flow's Prefect API as it is when the flow starts the pool (a
-    temporary server is only running by then).
+    temporary server is only running by then), and forked from the server
+    :func:`start_worker_server` started instead of spawned: Prefect's pool spawns each
+    worker, which then imports the task engine and the model libraries itself.
 
     Prefect (3.9) rebuilds the flow's context around every task a worker runs, and two
     parts of it cost more than a small task: a duplicate of the flow's task runner,
@@ -135,7 +170,20 @@ class WorkerProcesses(ProcessPoolTaskRunner):
     def __enter__(self):
         self._initializer = _start_worker
         self._initargs = (_temporary_api_url(),)
-        return super().__enter__()
+        super().__enter__()
+        forking = start_worker_server()
+        if forking is not None:
+            # Prefect's executor has started no process yet (they start on demand): the
+            # same pool, with the same initializer, forking instead of spawning.
+            spawning = self._executor
+            self._executor = ProcessPoolExecutor(
+                max_workers=self._max_workers,
+                mp_context=forking,
+                initializer=spawning._initializer,
+                initargs=spawning._initargs,
+            )
+            spawning.shutdown()
+        return self
 
     def duplicate(self) -> TaskRunner:
         if _worker_client:

@@ -28,7 +28,7 @@ from talentflow.core.storage import (
 from talentflow.core.tables import RUN_TABLES
 from talentflow.flows import stopping
 from talentflow.flows.failures import reports_failure
-from talentflow.flows.forecasting import forecast_task_runner
+from talentflow.flows.forecasting import forecast_task_runner, start_worker_server
 from talentflow.flows.forecasting import forecasts as forecast_flow
 from talentflow.flows.ingest import ingest
 from talentflow.tasks.as_of import cut_inputs_at
@@ -194,6 +194,8 @@ def pipeline(
     Returns the published tables and where the reports are (those of the run that stands,
     with ``unchanged_since`` set, when nothing was published)."""
     stopping.stop_promptly_on_signals()  # a cancel from the UI or a worker: SIGTERM
+    if get_settings().task_runner == "processes":
+        start_worker_server()  # the forecast workers' imports run while we ingest
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     started_at = datetime.now(UTC)
     landed = ingest(PIPELINE_DATASETS)

@@ -1,4 +1,8 @@
-"""The forecasts flow's task runner: threads by default, Dask as an option, same results."""
+"""The forecasts flow's task runner: worker processes by default, threads or Dask as options,
+same results."""
+
+import json
+import os
 
 import polars as pl
 import pytest
@@ -135,8 +139,13 @@ from talentflow.flows.forecasting import _temporary_api_url, forecast_task_runne
 
 @task
 def api_of_this_worker() -> list:
+    import sys
+
+    from talentflow.flows.forecasting import WORKER_MODULES
+
     client = get_client(sync_client=True)
-    return [str(client.api_url).rstrip("/"), os.getpid(), id(client)]
+    imported = [name for name in WORKER_MODULES if name in sys.modules]
+    return [str(client.api_url).rstrip("/"), os.getpid(), id(client), imported, os.getppid()]
 
 
 @task
@@ -157,6 +166,7 @@ def probe() -> dict:
         "server": _temporary_api_url(),
         "tasks": [future.result() for future in futures],
         "nested": nested.result(),
+        "flow_pid": os.getpid(),
     }
 
 
@@ -172,9 +182,9 @@ def test_workers_record_their_tasks_in_the_flows_own_temporary_server(runner, tm
     know its address would start one of its own (on the same database) and record its
     task runs there, out of the flow's sight. A process-pool worker keeps one client for
     all its tasks (a client per task cost a TLS context each), and a task that submits a
-    task still gets its result."""
-    import os
-
+    task still gets its result. Process-pool workers are forked from a server that
+    imported the task engine and the model libraries once, not spawned by the flow's
+    process to import them each."""
     script = tmp_path / "probe.py"
     script.write_text(WHERE_TASKS_REPORT)
     report = report_without_an_api(
@@ -186,11 +196,42 @@ def test_workers_record_their_tasks_in_the_flows_own_temporary_server(runner, tm
     )
     server = report["server"]
     assert server.startswith("http://127.0.0.1:") and server.endswith("/api")
-    assert [api for api, _, _ in report["tasks"]] == [server] * 8
+    assert [api for api, *_ in report["tasks"]] == [server] * 8
     assert report["nested"] == 42
     if runner == "processes":
+        from talentflow.flows.forecasting import WORKER_MODULES
+
         clients_by_worker: dict[int, set[int]] = {}
-        for _, pid, client in report["tasks"]:
+        for _, pid, client, imported, parent in report["tasks"]:
             clients_by_worker.setdefault(pid, set()).add(client)
-        assert pid != os.getpid()
+            assert pid != report["flow_pid"] and parent != report["flow_pid"]
+            assert imported == list(WORKER_MODULES)
         assert all(len(clients) == 1 for clients in clients_by_worker.values())
+
+
+#: Threads an import may leave behind in the fork server: allocators and BLAS register
+#: fork handlers (jemalloc's background threads, OpenBLAS's pool, named after the
+#: process), and Polars' spill cleaner waits on a channel. Polars' compute pool
+#: (polars-N) and async runtime (tokio-rt-worker) must not be running when the server
+#: forks: a worker would inherit their locks without their threads.
+FORK_SAFE_THREADS = {"python", "jemalloc_bg_thd", "polars-ooc-clea"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux's /proc lists threads")
+def test_the_fork_servers_imports_start_no_compute_threads():
+    import subprocess
+    import sys
+
+    from talentflow.flows.forecasting import WORKER_MODULES
+
+    probe = (
+        "import json, os\n"
+        f"for name in {list(WORKER_MODULES)!r}: __import__(name)\n"
+        "print(json.dumps(sorted(open(f'/proc/self/task/{t}/comm').read().strip()"
+        " for t in os.listdir('/proc/self/task'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    threads = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert threads <= FORK_SAFE_THREADS, threads - FORK_SAFE_THREADS

@@ -393,9 +393,7 @@ def test_many_series_calibrate_on_held_out_origins():
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_fit_and_predict_run_on_n_threads_and_leave_the_process_as_it_was(
-    monkeypatch, n_threads
-):
+def test_fit_and_predict_run_on_n_threads_and_leave_the_process_as_it_was(monkeypatch, n_threads):
     """``n_threads`` caps OpenMP while the estimator fits and predicts (every core, the
     estimator's default, was measured six to eight times slower on a shared machine),
     and the process's own setting is back afterwards, with the controller made once."""
@@ -405,7 +403,9 @@ def test_fit_and_predict_run_on_n_threads_and_leave_the_process_as_it_was(
     def openmp_threads() -> set[int]:
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"}
 
-    seen, real_fit, real_predict = [], HistGradientBoostingRegressor.fit, HistGradientBoostingRegressor.predict
+    seen = []
+    real_fit = HistGradientBoostingRegressor.fit
+    real_predict = HistGradientBoostingRegressor.predict
 
     def fit(self, *args, **kwargs):
         seen.append(("fit", openmp_threads()))

@@ -141,7 +141,9 @@ def test_ets_fits_a_constant_series_among_others():
 
 @pytest.mark.parametrize("first_year", [2008, 1990], ids=["short", "long"])
 @pytest.mark.parametrize("make_model", [ETS, Theta], ids=["ets", "theta"])
-def test_the_interval_shortcuts_give_statsforecasts_own_numbers(make_model, first_year, monkeypatch):
+def test_the_interval_shortcuts_give_statsforecasts_own_numbers(
+    make_model, first_year, monkeypatch
+):
     # Short series (fewer than 13 years) take statsforecast's frozen-distribution path
     # for Theta's simulated errors, long ones its direct draw; ETS's quantiles always
     # freeze a distribution. With the kept distributions and the direct normal draws, the
