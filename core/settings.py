@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     forecast_workers:
         Parallel fits: worker processes, threads, or local Dask workers (with a remote Dask
         cluster, its number of workers: it sets how finely backtests are split). Default 2.
+    series_per_task:
+        The most series one forecast task fits, for the models that fit each series on
+        its own (a target with more is cut into batches of series, one task each; the
+        models that read the whole panel keep one task). Default 1,000: today's largest
+        target has 339 series, so only a run with many more (sub-national or by-field
+        series) is cut; a smaller value spreads a large run over more Dask workers.
     report_base_url:
         The address of a static web site that serves ``<data_dir>/reports``, such as
         ``http://127.0.0.1:8081`` for ``python -m http.server 8081 --directory
@@ -67,7 +73,15 @@ class Settings(BaseSettings):
     task_runner: Literal["threads", "processes", "dask"] = "processes"
     dask_address: str | None = None
     forecast_workers: int = 2
+    series_per_task: int = 1000
     report_base_url: str | None = None
+
+    @field_validator("series_per_task")
+    @classmethod
+    def _at_least_one_series(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"{value} series per forecast task: give at least 1 (default 1000)")
+        return value
 
     @field_validator("report_base_url")
     @classmethod

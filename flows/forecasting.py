@@ -7,7 +7,10 @@ Work runs as one task per target and group of models (never one per series): the
 group's backtests and its fits to the horizon, the cheap models of a target together
 (``tasks.forecast.model_groups``). With more workers than 8 a backtest is split into
 batches of origins, one task each, and the fits get a task of their own
-(``tasks.forecast.origin_batches``). Tasks go through the flow's task runner: Prefect's
+(``tasks.forecast.origin_batches``), and a target with more series than
+``TALENTFLOW_SERIES_PER_TASK`` is cut into batches of series for the models that fit each
+series alone (``tasks.forecast.split_by_series``), so no task outgrows a bound however
+many series a run has. Tasks go through the flow's task runner: Prefect's
 process pool by default, threads, or a Dask cluster (see :func:`forecast_task_runner`).
 Families are scored in ``FAMILIES`` order, because China's intake is a share of world
 totals that are themselves forecast.
@@ -66,6 +69,7 @@ from talentflow.tasks.forecast import (
     origin_batches,
     save_artefacts,
     score_family,
+    split_by_series,
 )
 
 
@@ -438,9 +442,11 @@ def forecasts(
     }
     # One task per target and group of models: its backtest and fit together, or, with
     # enough workers to split a backtest, one task per batch of origins and one for the
-    # fit (tasks.forecast.origin_batches). The costliest are submitted first.
-    submitted: list[tuple[str, list[int], PrefectFuture]] = []
-    for job, names in longest_first(jobs, model_groups(fitted)):
+    # fit (tasks.forecast.origin_batches); a target with more series than
+    # series_per_task, one task per batch of series for the models that fit each series
+    # alone (tasks.forecast.split_by_series). The costliest are submitted first.
+    submitted: list[tuple[str, list[int], int, PrefectFuture]] = []
+    for job, group in longest_first(jobs, model_groups(fitted)):
         origins, min_train = plans[job.target.name]
         batches = origin_batches(origins, settings.forecast_workers) if origins else [[]]
         steps = (
@@ -448,35 +454,46 @@ def forecasts(
             if len(batches) == 1
             else [*((batch, None) for batch in batches), ([], until_year)]
         )
-        for batch, until in steps:
-            future = work.submit(job, names, batch, min_train, until)
-            submitted.append((job.target.name, batch, future))
+        for names, part, series in split_by_series(group, job, settings.series_per_task):
+            for batch, until in steps:
+                future = work.submit(part, names, batch, min_train, until)
+                submitted.append((job.target.name, batch, series or 0, future))
 
     progress = FlowProgress(len(submitted), "forecasts")
-    # target, model -> (first origin, backtest rows, failures) of each batch
-    pieces: dict[tuple[str, str], list[tuple[int, pl.DataFrame, list[str]]]] = {}
-    fitted_rates: dict[tuple[str, str], pl.DataFrame] = {}
-    for target, batch, future in submitted:
+    # target, model -> (first origin, batch of series or 0, backtest rows, failures) per task
+    pieces: dict[tuple[str, str], list[tuple[int, int, pl.DataFrame, list[str]]]] = {}
+    fitted_parts: dict[tuple[str, str], list[tuple[int, pl.DataFrame]]] = {}
+    for target, batch, series, future in submitted:
         outcomes = future.result()
         for name, outcome in outcomes.items():
             if outcome["backtest"] is not None:
                 pieces.setdefault((target, name), []).append(
-                    (batch[0], outcome["backtest"], outcome["failures"])
+                    (batch[0] if batch else 0, series, outcome["backtest"], outcome["failures"])
                 )
             if outcome["rates"] is not None:
-                fitted_rates[(target, name)] = outcome["rates"]
-                save_artefacts(run_id, target, name, outcome["artefacts"])
+                fitted_parts.setdefault((target, name), []).append((series, outcome["rates"]))
+                artefacts = outcome["artefacts"]
+                if series:  # each batch of series keeps its own fitted model's files
+                    artefacts = {f"series-{series}/{f}": a for f, a in artefacts.items()}
+                save_artefacts(run_id, target, name, artefacts)
         progress.step(f"{target} {'+'.join(outcomes)}")
     # In the jobs' and the zoo's order, whatever the order of submission; a backtest's
-    # batches in origin order, so their concatenation is the whole backtest.
+    # batches in the order of their rows (origin, series, year), so their concatenation
+    # is the whole backtest's, row for row.
     in_order = [(job.target.name, name) for job in jobs for name in fitted]
     backtests, failures = {}, []
     for key in in_order:
-        done = sorted(pieces.get(key, []), key=lambda piece: piece[0])
+        done = sorted(pieces.get(key, []), key=lambda piece: piece[:2])
         if done:
-            backtests[key] = pl.concat([rows for _, rows, _ in done], how="vertical_relaxed")
-        failures += [failure for _, _, found in done for failure in found]
-    rates = {key: fitted_rates[key] for key in in_order}
+            rows = pl.concat([rows for *_, rows, _ in done], how="vertical_relaxed")
+            if len({series for _, series, _, _ in done}) > 1:
+                rows = rows.sort("origin", "series_id", "year", maintain_order=True)
+            backtests[key] = rows
+        failures += [failure for *_, found in done for failure in found]
+    rates = {
+        key: pl.concat([frame for _, frame in sorted(fitted_parts[key], key=lambda p: p[0])])
+        for key in in_order
+    }
     if combined:
         for job in jobs:
             target = job.target.name

@@ -17,7 +17,7 @@ one per series; :func:`model_groups`) through the flow's task runner.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import polars as pl
@@ -139,6 +139,17 @@ class ForecastJob:
                 .fill_null(0.0)
                 .alias(DRIVER),
             )
+        )
+
+    def of_series(self, series: Sequence[str]) -> ForecastJob:
+        """The same job restricted to ``series``: history, denominators, caps, breaks."""
+        keep = pl.col("series_id").is_in(list(series))
+        return replace(
+            self,
+            history=self.history.filter(keep),
+            cohorts=self.cohorts.filter(keep),
+            caps=self.caps.filter(keep),
+            breaks=self.breaks.filter(keep),
         )
 
     def with_denominators(self, cohorts: pl.DataFrame) -> ForecastJob:
@@ -297,6 +308,41 @@ def longest_first(
             * sum(RELATIVE_COST.get(name, 1) for name in pair[1])
         ),
     )
+
+
+#: Models whose fit of one series reads the others (converge's panel path, the global
+#: model's one estimator): a target's series are never split between tasks for them.
+POOLED_MODELS = frozenset({"converge", "global"})
+
+
+def series_batches(job: ForecastJob, size: int) -> list[ForecastJob]:
+    """``job`` cut into jobs of at most ``size`` series each, in series order, for the
+    models that fit each series on its own (not :data:`POOLED_MODELS`): their backtests
+    and forecasts of the batches together are the whole job's, because each series is
+    fitted and forecast alone (a test holds the published tables to it). ``[job]`` when
+    it has no more series than ``size``."""
+    series = job.history["series_id"].unique().sort().to_list()
+    if len(series) <= size:
+        return [job]
+    return [job.of_series(series[start : start + size]) for start in range(0, len(series), size)]
+
+
+def split_by_series(
+    names: Sequence[str], job: ForecastJob, size: int
+) -> list[tuple[list[str], ForecastJob, int | None]]:
+    """A group of models on one job as the tasks it becomes, ``(models, job, batch)``:
+    its models that fit series alone on each batch of :func:`series_batches` (numbered
+    from 1), its :data:`POOLED_MODELS` on the whole job (batch None). One task, batch
+    None, when the job has no more series than ``size``."""
+    batches = series_batches(job, size)
+    if len(batches) == 1:
+        return [(list(names), job, None)]
+    alone = [name for name in names if name not in POOLED_MODELS]
+    pooled = [name for name in names if name in POOLED_MODELS]
+    return [
+        *((alone, batch, number) for number, batch in enumerate(batches, 1) if alone),
+        *([(pooled, job, None)] if pooled else []),
+    ]
 
 
 def origin_batches(origins: Sequence[int], workers: int) -> list[list[int]]:

@@ -60,6 +60,15 @@ def test_a_report_base_url_must_be_a_web_address(monkeypatch):
         get_settings()
 
 
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_series_per_task_must_be_at_least_one(monkeypatch, value):
+    monkeypatch.setenv("TALENTFLOW_SERIES_PER_TASK", value)
+    with pytest.raises(ValueError, match=f"{value} series per forecast task: give at least 1"):
+        get_settings()
+    monkeypatch.setenv("TALENTFLOW_SERIES_PER_TASK", "250")
+    assert get_settings().series_per_task == 250
+
+
 def test_data_docs_are_linked_into_the_reports_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TALENTFLOW_REPORT_BASE_URL", "http://127.0.0.1:8081")

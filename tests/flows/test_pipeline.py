@@ -499,10 +499,9 @@ def test_a_run_with_a_new_option_republishes_every_forecast_from_the_cache(
     assert f"(http://127.0.0.1:8081/outlook-{second_run}.html)" in outlook.data
 
 
-def test_backtests_split_over_many_workers_give_the_same_tables(published, monkeypatch):
-    # Beyond 8 workers a backtest is cut into batches of origins, one task each, and the
-    # fit gets a task of its own; together they must publish what one task per target
-    # and group of models does. Run on threads, the forecasts flow alone, one target.
+def researchers_alone(published, monkeypatch, models: list[str], **environment: str):
+    """The forecasts flow alone on the real researchers target, on threads, from the
+    published run's feature tables, with ``environment`` set, every task recomputed."""
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from talentflow.core.settings import get_settings
@@ -513,6 +512,8 @@ def test_backtests_split_over_many_workers_give_the_same_tables(published, monke
 
     data_dir, first = published
     monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(data_dir))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
     settings = get_settings()
     inputs = stage_frames(
         settings,
@@ -520,18 +521,25 @@ def test_backtests_split_over_many_workers_give_the_same_tables(published, monke
     )
     (country_list,) = (data_dir / "tidy" / "wdi_countries").glob("*.parquet")
     vintage = int(pl.read_parquet(first["forecasts"].parquet)["vintage"][0])
+    flow = forecasts.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    return flow(
+        inputs,
+        str(country_list),
+        run_id="split",
+        vintage=vintage,
+        targets=["researchers"],
+        models=models,
+        refresh=True,
+    )
 
+
+def test_backtests_split_over_many_workers_give_the_same_tables(published, monkeypatch):
+    # Beyond 8 workers a backtest is cut into batches of origins, one task each, and the
+    # fit gets a task of its own; together they must publish what one task per target
+    # and group of models does. Run on threads, the forecasts flow alone, one target.
     def tables(workers: int):
-        monkeypatch.setenv("TALENTFLOW_FORECAST_WORKERS", str(workers))
-        flow = forecasts.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
-        return flow(
-            inputs,
-            str(country_list),
-            run_id="split",
-            vintage=vintage,
-            targets=["researchers"],
-            models=FAST_MODELS,
-            refresh=True,
+        return researchers_alone(
+            published, monkeypatch, FAST_MODELS, TALENTFLOW_FORECAST_WORKERS=str(workers)
         )
 
     split, whole = tables(24), tables(2)
@@ -540,6 +548,39 @@ def test_backtests_split_over_many_workers_give_the_same_tables(published, monke
     assert split.backtest_metrics.equals(whole.backtest_metrics)
     assert split.model_selection.equals(whole.model_selection)
     assert split.failures == whole.failures
+
+
+def test_a_target_cut_into_batches_of_series_gives_the_same_tables(published, monkeypatch):
+    # A target with more series than TALENTFLOW_SERIES_PER_TASK is cut into batches of
+    # series, one task each, for the models that fit each series alone (naive, drift,
+    # ETS); converge reads the whole panel and keeps one task. Together the batches must
+    # publish what one task per target and group of models does, origin batches too.
+    from talentflow.core.settings import get_settings
+    from talentflow.core.storage import model_artefacts_dir
+
+    models = [*FAST_MODELS, "ets"]
+    whole = researchers_alone(published, monkeypatch, models, TALENTFLOW_SERIES_PER_TASK="1000")
+    series = whole.observed.filter(pl.col("target") == "researchers")["country_iso3"].n_unique()
+    assert series > 60, "the real target has enough series to cut in three"
+    split = researchers_alone(
+        published,
+        monkeypatch,
+        models,
+        TALENTFLOW_SERIES_PER_TASK=str(series // 3 + 1),
+        TALENTFLOW_FORECAST_WORKERS="24",
+    )
+    assert split.forecasts.drop("created_at").equals(whole.forecasts.drop("created_at"))
+    assert split.backtest_metrics.equals(whole.backtest_metrics)
+    assert split.model_selection.equals(whole.model_selection)
+    assert split.failures == whole.failures
+
+    # Each batch keeps its own fitted model's files; converge's stay whole.
+    folder = model_artefacts_dir(get_settings(), "split") / "researchers"
+    batches = sorted(folder.glob("ets/series-*/params.json"))
+    assert [path.parent.name for path in batches] == ["series-1", "series-2", "series-3"]
+    fitted = [set(json.loads(path.read_text())["series"]) for path in batches]
+    assert sum(len(part) for part in fitted) == series == len(set().union(*fitted))
+    assert not list(folder.glob("converge/series-*"))
 
 
 def corrupted_mirror(mirror: Path, tmp_path: Path, corrupt) -> Path:

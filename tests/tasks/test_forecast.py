@@ -28,6 +28,8 @@ from talentflow.tasks.forecast import (
     model_groups,
     origin_batches,
     score_family,
+    series_batches,
+    split_by_series,
 )
 from talentflow.tasks.validate import validate_frame
 
@@ -429,3 +431,43 @@ def test_forecast_checks_catch_a_missing_year_and_a_pool_above_the_population(sy
     report = validate_frame(forecast_checks(too_high, drivers, 2030), "forecast_checks", "bound")
     assert report.is_critical
     assert [f.kwargs["column"] for f in report.failures] == ["max_upper_share"]
+
+
+def test_a_large_target_is_cut_by_series_only_for_the_models_that_fit_series_alone(
+    synthetic_job,
+):
+    """Tasks of bounded size: more series than the limit and the models that fit each
+    series alone get a task per batch of series; converge and the global model read the
+    whole panel, so they keep the whole job. Each batch carries its series' history,
+    denominators and caps, and nothing of the others."""
+    assert series_batches(synthetic_job, 2) == [synthetic_job]
+    assert split_by_series(["naive", "global"], synthetic_job, 2) == [
+        (["naive", "global"], synthetic_job, None)
+    ]
+    tasks = split_by_series(["naive", "converge", "ets", "global"], synthetic_job, 1)
+    assert [(names, number) for names, _, number in tasks] == [
+        (["naive", "ets"], 1),
+        (["naive", "ets"], 2),
+        (["converge", "global"], None),
+    ]
+    assert tasks[2][1] is synthetic_job
+    for (_, part, _), series in zip(tasks[:2], ["AAA", "BBB"], strict=True):
+        for frame in (part.history, part.cohorts, part.caps):
+            assert frame["series_id"].unique().to_list() == [series]
+        assert part.history.equals(synthetic_job.history.filter(pl.col("series_id") == series))
+    assert [names for names, _, _ in split_by_series(["global"], synthetic_job, 1)] == [["global"]]
+
+
+@pytest.mark.parametrize("name", ["drift", "ets", "theta"])
+def test_a_backtest_and_fit_cut_by_series_are_the_whole_ones(synthetic_job, name):
+    origins = [2014, 2016, 2018]
+    whole = in_pool_units(synthetic_job, backtest_one(synthetic_job, name, origins, 3).forecasts)
+    parts = series_batches(synthetic_job, 1)
+    pieces = pl.concat(
+        in_pool_units(part, backtest_one(part, name, origins, 3).forecasts) for part in parts
+    ).sort("origin", "series_id", "year", maintain_order=True)
+    assert pieces.equals(whole)
+    rates, _ = forecast_one(synthetic_job, name, 2040)
+    by_series = pl.concat(forecast_one(part, name, 2040)[0] for part in parts)
+    keys = ["series_id", "variant", "year"]
+    assert by_series.sort(keys).equals(rates.sort(keys))
