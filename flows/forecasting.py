@@ -102,7 +102,7 @@ def _local_dask_cluster(dask_task_runner: type[TaskRunner]) -> type[TaskRunner]:
 
     class LocalDaskCluster(dask_task_runner):
         def __enter__(self):
-            api_url = _temporary_api_url()
+            api_url = _flow_api_url()
             if api_url:
                 env = {**self.cluster_kwargs.get("env", {}), "PREFECT_API_URL": api_url}
                 self.cluster_kwargs = {**self.cluster_kwargs, "env": env}
@@ -111,13 +111,15 @@ def _local_dask_cluster(dask_task_runner: type[TaskRunner]) -> type[TaskRunner]:
     return LocalDaskCluster
 
 
-def _temporary_api_url() -> str | None:
-    """The address of the temporary Prefect server this process started, if it runs on
-    one: a worker process started without it would start a server of its own."""
+def _flow_api_url() -> str | None:
+    """The address of the Prefect API this process runs on: the configured one (from the
+    environment, a profile or a settings context, which a worker does not see), or the
+    temporary server this process started. A worker process given none starts a server
+    of its own, and a forked worker exits without stopping it."""
     from prefect.settings import get_current_settings
 
-    if get_current_settings().api.url:
-        return None  # a configured API: the workers inherit it
+    if configured := get_current_settings().api.url:
+        return configured
     from prefect.server.api.server import SubprocessASGIServer  # the server's imports: 3 s
 
     server = SubprocessASGIServer()
@@ -142,10 +144,12 @@ def start_worker_server() -> multiprocessing.context.BaseContext | None:
     multiprocessing's fork server, with :data:`WORKER_MODULES` imported in it once. It
     boots on its own process, so the pipeline calls this at its start and the imports
     run while this process ingests and validates; a worker is then a fork of a process
-    that imported everything and ran nothing (no thread, no Prefect client, no data),
-    which keeps what Prefect's choice of ``spawn`` protects: no state of the flow's own
-    process reaches a worker. Returns the fork server's context, or None where the
-    platform has none (Windows), where workers are spawned as Prefect does."""
+    that imported everything and ran nothing (no Polars work, no Prefect client, no
+    data), which keeps what Prefect's choice of ``spawn`` protects: no state of the
+    flow's own process reaches a worker. The only threads its imports leave are ones
+    made to survive a fork (the allocator's, BLAS's, Polars' spill cleaner; a test lists
+    them). Returns the fork server's context, or None where the platform has none
+    (Windows), where workers are spawned as Prefect does."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     from multiprocessing import forkserver
@@ -173,7 +177,7 @@ class WorkerProcesses(ProcessPoolTaskRunner):
 
     def __enter__(self):
         self._initializer = _start_worker
-        self._initargs = (_temporary_api_url(),)
+        self._initargs = (_flow_api_url(),)
         super().__enter__()
         forking = start_worker_server()
         if forking is not None:
@@ -485,7 +489,7 @@ def forecasts(
     for key in in_order:
         done = sorted(pieces.get(key, []), key=lambda piece: piece[:2])
         if done:
-            rows = pl.concat([rows for *_, rows, _ in done], how="vertical_relaxed")
+            rows = pl.concat([frame for *_, frame, _ in done], how="vertical_relaxed")
             if len({series for _, series, _, _ in done}) > 1:
                 rows = rows.sort("origin", "series_id", "year", maintain_order=True)
             backtests[key] = rows

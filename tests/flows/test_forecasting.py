@@ -6,7 +6,7 @@ import os
 
 import polars as pl
 import pytest
-from prefect import flow
+from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from talentflow.core.settings import get_settings
@@ -90,6 +90,43 @@ def test_worker_processes_give_the_same_forecasts_as_threads(
         assert pooled.sort(pooled.columns[:4]).equals(on_threads.sort(on_threads.columns[:4]))
 
 
+@task
+def where_this_worker_reports() -> list:
+    import sys
+
+    from prefect import get_client
+
+    server = sys.modules.get("prefect.server.api.server")
+    own = (
+        [s.api_url for s in server.SubprocessASGIServer._instances.values() if s.running]
+        if server
+        else []
+    )
+    return [str(get_client(sync_client=True).api_url), own]
+
+
+def test_workers_report_to_an_api_configured_in_the_flows_settings_only(
+    prefect_harness, monkeypatch, tmp_path
+):
+    """An API set in a settings context (as Prefect's test harness, or an embedding
+    application, sets it) is not in a worker's environment: a worker not given it
+    started a server of its own, which a forked worker left running when it exited."""
+    from prefect.settings import get_current_settings
+
+    monkeypatch.setenv("TALENTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TALENTFLOW_TASK_RUNNER", "processes")
+    configured = str(get_current_settings().api.url).rstrip("/")
+
+    @flow(task_runner=forecast_task_runner(get_settings()))
+    def probe() -> list:
+        futures = [where_this_worker_reports.submit() for _ in range(4)]
+        return [future.result() for future in futures]
+
+    for api, own_servers in probe():
+        assert api.rstrip("/") == configured
+        assert own_servers == []
+
+
 def test_the_dask_runner_gives_the_same_forecasts_as_threads(
     prefect_harness, monkeypatch, tmp_path
 ):
@@ -134,7 +171,7 @@ import os
 from prefect import flow, get_client, task
 
 from talentflow.core.settings import get_settings
-from talentflow.flows.forecasting import _temporary_api_url, forecast_task_runner
+from talentflow.flows.forecasting import _flow_api_url, forecast_task_runner
 
 
 @task
@@ -163,7 +200,7 @@ def probe() -> dict:
     futures = [api_of_this_worker.submit() for _ in range(8)]
     nested = submits_a_task.submit()
     return {
-        "server": _temporary_api_url(),
+        "server": _flow_api_url(),
         "tasks": [future.result() for future in futures],
         "nested": nested.result(),
         "flow_pid": os.getpid(),
