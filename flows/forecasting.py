@@ -472,7 +472,7 @@ def forecasts(
         for name, outcome in outcomes.items():
             if outcome["backtest"] is not None:
                 pieces.setdefault((target, name), []).append(
-                    (batch[0] if batch else 0, series, outcome["backtest"], outcome["failures"])
+                    (batch[0], series, outcome["backtest"], outcome["failures"])
                 )
             if outcome["rates"] is not None:
                 fitted_parts.setdefault((target, name), []).append((series, outcome["rates"]))
