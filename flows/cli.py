@@ -80,7 +80,7 @@ def run(
     from talentflow.flows.preflight import before_a_run
 
     settings = _preflight(before_a_run, as_of, until_year, min_observed_years)
-    server = _start_temporary_server()  # it boots on another core while we import
+    server = start_temporary_server()  # it boots on another core while we import
     from talentflow.core.facts import compact_number
     from talentflow.flows.pipeline import PIPELINE_DATASETS, pipeline
     from talentflow.flows.progress import add_listener, remove_listener
@@ -99,7 +99,7 @@ def run(
         server.join()
     with (
         _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance,
-        _no_heartbeats_on_a_temporary_server(server),
+        no_heartbeats_on_a_temporary_server(server),
     ):
         add_listener(advance)  # ingest, then the forecast fits, report their steps
         try:
@@ -385,7 +385,7 @@ def _preflight(check, *args):
         raise typer.Exit(2) from None
 
 
-def _start_temporary_server() -> threading.Thread | None:
+def start_temporary_server() -> threading.Thread | None:
     """Start Prefect's temporary server, when no API is configured, on a thread that
     waits for it: its process boots (3-4 s) on another core while this one imports the
     pipeline, instead of after. The server's module is imported here first, so the two
@@ -409,7 +409,7 @@ def _start_temporary_server() -> threading.Thread | None:
 
 
 @contextmanager
-def _no_heartbeats_on_a_temporary_server(server: threading.Thread | None) -> Iterator[None]:
+def no_heartbeats_on_a_temporary_server(server: threading.Thread | None) -> Iterator[None]:
     """Flow runs without heartbeats while ``server`` is the temporary one. A heartbeat
     lets a server tell a crashed flow run from a long one; the temporary server stops
     with this process, so nothing would ever read them, and each flow run's exit waits

@@ -19,7 +19,9 @@ totals that are themselves forecast.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -94,21 +96,53 @@ def forecast_task_runner(settings: Settings) -> TaskRunner:
     )
 
 
+def forks_its_workers(settings: Settings) -> bool:
+    """Whether the forecast workers are processes this machine starts, forked from
+    :func:`start_worker_server`: Prefect's process pool, or a local Dask cluster (not
+    threads, nor a cluster at ``TALENTFLOW_DASK_ADDRESS``, whose workers run elsewhere)."""
+    return settings.task_runner == "processes" or (
+        settings.task_runner == "dask" and not settings.dask_address
+    )
+
+
 def _local_dask_cluster(dask_task_runner: type[TaskRunner]) -> type[TaskRunner]:
-    """prefect-dask's runner on a local cluster whose workers are given the address of
-    the flow's Prefect API as it is when the flow starts the runner: a worker started
-    without it runs a temporary server of its own, on the same database (three servers
-    on two cores; bench/README.md). A class made here because prefect-dask is optional."""
+    """prefect-dask's runner on a local cluster
+    - whose workers are given the address of the flow's Prefect API as it is when the
+      flow starts the runner: a worker started without it runs a temporary server of its
+      own, on the same database (three servers on two cores; bench/README.md);
+    - whose workers are forked from :func:`start_worker_server` (distributed's
+      ``forkserver`` method), not spawned to import Prefect, Dask and the model libraries
+      each (2.5 s per worker on the 2-core machine, after the stage began).
+    A class made here because prefect-dask is optional."""
+    import dask
 
     class LocalDaskCluster(dask_task_runner):
         def __enter__(self):
+            if _in_a_dask_worker():  # Prefect enters a duplicate around each task there
+                return super().__enter__()
             api_url = _flow_api_url()
             if api_url:
                 env = {**self.cluster_kwargs.get("env", {}), "PREFECT_API_URL": api_url}
                 self.cluster_kwargs = {**self.cluster_kwargs, "env": env}
-            return super().__enter__()
+            super().__enter__()
+            if start_worker_server("dask") is not None:
+                # read when a nanny starts its worker, this one or a restart
+                self._exit_stack.enter_context(
+                    dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+                )
+            return self
 
     return LocalDaskCluster
+
+
+def _in_a_dask_worker() -> bool:
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 def _flow_api_url() -> str | None:
@@ -138,25 +172,57 @@ WORKER_MODULES = (
     "skops.io",
 )
 
+#: What a local Dask cluster's worker imports besides (:func:`_local_dask_cluster`).
+DASK_WORKER_MODULES = ("distributed",)
 
-def start_worker_server() -> multiprocessing.context.BaseContext | None:
+
+def start_worker_server(
+    task_runner: str = "processes",
+) -> multiprocessing.context.BaseContext | None:
     """Start, if it is not running, the process the forecast workers are forked from:
-    multiprocessing's fork server, with :data:`WORKER_MODULES` imported in it once. It
-    boots on its own process, so the pipeline calls this at its start and the imports
-    run while this process ingests and validates; a worker is then a fork of a process
-    that imported everything and ran nothing (no Polars work, no Prefect client, no
-    data), which keeps what Prefect's choice of ``spawn`` protects: no state of the
-    flow's own process reaches a worker. The only threads its imports leave are ones
-    made to survive a fork (the allocator's, BLAS's, Polars' spill cleaner; a test lists
-    them). Returns the fork server's context, or None where the platform has none
-    (Windows), where workers are spawned as Prefect does."""
+    multiprocessing's fork server, with :data:`WORKER_MODULES` imported in it once (and
+    :data:`DASK_WORKER_MODULES` for ``task_runner="dask"``). It boots on its own
+    process, so the pipeline calls this at its start and the imports run while this
+    process ingests and validates; a worker is then a fork of a process that imported
+    everything and ran nothing (no Polars work, no Prefect client, no data), which keeps
+    what Prefect's choice of ``spawn`` protects: no state of the flow's own process
+    reaches a worker. The server starts with :data:`ONE_THREAD_POOLS` in its
+    environment, read as the native libraries load, so each worker is one thread on one
+    core. The only threads its imports leave are ones made to survive a fork (the
+    allocator's, Polars' spill cleaner; a test lists them). Returns the fork server's
+    context, or None where the platform has none (Windows), where workers are spawned
+    as Prefect does."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     from multiprocessing import forkserver
 
-    multiprocessing.set_forkserver_preload(list(WORKER_MODULES))
-    forkserver.ensure_running()  # returns at once; the server imports on its own
+    extra = DASK_WORKER_MODULES if task_runner == "dask" else ()
+    multiprocessing.set_forkserver_preload([*WORKER_MODULES, *extra])
+    with _environment(ONE_THREAD_POOLS):  # the server's; ours is as it was after
+        forkserver.ensure_running()  # returns at once; the server imports on its own
     return multiprocessing.get_context("forkserver")
+
+
+#: The forecast workers' native thread pools, one thread each: a worker is one fit on one
+#: core (what distributed's ``pre-spawn-environ`` sets for the workers it spawns). Set
+#: after a library has loaded, OpenMP's limit binds only the thread that set it.
+ONE_THREAD_POOLS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    import os
+
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class WorkerProcesses(ProcessPoolTaskRunner):

@@ -28,7 +28,11 @@ from talentflow.core.storage import (
 from talentflow.core.tables import RUN_TABLES
 from talentflow.flows import stopping
 from talentflow.flows.failures import reports_failure
-from talentflow.flows.forecasting import forecast_task_runner, start_worker_server
+from talentflow.flows.forecasting import (
+    forecast_task_runner,
+    forks_its_workers,
+    start_worker_server,
+)
 from talentflow.flows.forecasting import forecasts as forecast_flow
 from talentflow.flows.ingest import ingest
 from talentflow.tasks.as_of import cut_inputs_at
@@ -194,8 +198,9 @@ def pipeline(
     Returns the published tables and where the reports are (those of the run that stands,
     with ``unchanged_since`` set, when nothing was published)."""
     stopping.stop_promptly_on_signals()  # a cancel from the UI or a worker: SIGTERM
-    if get_settings().task_runner == "processes":
-        start_worker_server()  # the forecast workers' imports run while we ingest
+    settings = get_settings()
+    if forks_its_workers(settings):
+        start_worker_server(settings.task_runner)  # workers' imports run while we ingest
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     started_at = datetime.now(UTC)
     landed = ingest(PIPELINE_DATASETS)
@@ -207,7 +212,7 @@ def pipeline(
         "models": models,
         "targets": targets,
         # where the Prefect UI's report artifacts link to
-        "report_base_url": get_settings().report_base_url,
+        "report_base_url": settings.report_base_url,
     }
     fingerprint = run_fingerprint(inputs, options)
     standing = None if refresh else unchanged_publication(fingerprint)
@@ -239,9 +244,9 @@ def pipeline(
     vintage = as_of if as_of is not None else int(features["talent_pool_metrics"]["year"].max())
     if as_of is None:
         rename_this_run(f"pipeline-data-{vintage}")
-    runner = forecast_task_runner(get_settings())
+    runner = forecast_task_runner(settings)
     outlook = forecast_flow.with_options(task_runner=runner)(
-        stage_frames(get_settings(), {table: features[table] for table in FORECAST_INPUTS}),
+        stage_frames(settings, {table: features[table] for table in FORECAST_INPUTS}),
         sources[COUNTRY_LIST],
         run_id=run_id,
         vintage=vintage,

@@ -3,7 +3,7 @@ the flow then runs on that server, not on a second one."""
 
 import pytest
 
-from talentflow.flows.cli import _start_temporary_server
+from talentflow.flows.cli import start_temporary_server
 from tests.checks import report_without_an_api
 
 #: In a fresh interpreter with no API configured, as `talentflow run` is: start the
@@ -14,9 +14,9 @@ import json
 from prefect import flow, get_client
 from prefect.server.api.server import SubprocessASGIServer
 
-from talentflow.flows.cli import _start_temporary_server
+from talentflow.flows.cli import start_temporary_server
 
-started = _start_temporary_server()
+started = start_temporary_server()
 started.join()
 early = SubprocessASGIServer()
 
@@ -39,7 +39,7 @@ def test_no_temporary_server_is_started_when_an_api_is_configured():
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-        assert _start_temporary_server() is None
+        assert start_temporary_server() is None
 
 
 @pytest.mark.slow
@@ -60,12 +60,12 @@ def test_flows_send_no_heartbeats_to_a_temporary_server_only():
 
     from prefect.settings import get_current_settings
 
-    from talentflow.flows.cli import _no_heartbeats_on_a_temporary_server
+    from talentflow.flows.cli import no_heartbeats_on_a_temporary_server
 
     configured = get_current_settings().flows.heartbeat_frequency
     assert configured is not None, "Prefect sends heartbeats by default"
-    with _no_heartbeats_on_a_temporary_server(threading.Thread()):
+    with no_heartbeats_on_a_temporary_server(threading.Thread()):
         assert get_current_settings().flows.heartbeat_frequency is None
     assert get_current_settings().flows.heartbeat_frequency == configured
-    with _no_heartbeats_on_a_temporary_server(None):
+    with no_heartbeats_on_a_temporary_server(None):
         assert get_current_settings().flows.heartbeat_frequency == configured

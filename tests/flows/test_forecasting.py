@@ -180,9 +180,34 @@ def api_of_this_worker() -> list:
 
     from talentflow.flows.forecasting import WORKER_MODULES
 
+    from threadpoolctl import threadpool_info
+
     client = get_client(sync_client=True)
     imported = [name for name in WORKER_MODULES if name in sys.modules]
-    return [str(client.api_url).rstrip("/"), os.getpid(), id(client), imported, os.getppid()]
+    threads = sorted({pool["num_threads"] for pool in threadpool_info()})
+    return [
+        str(client.api_url).rstrip("/"),
+        os.getpid(),
+        id(client),
+        imported,
+        os.getppid(),
+        threads,
+        children(),
+    ]
+
+
+def children() -> int | None:  # how many processes this one started (Linux's /proc)
+    if not os.path.isdir("/proc/self"):
+        return None
+    count = 0
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = stat.read().rsplit(")", 1)[1].split()[1]
+        except OSError:  # it ended while we looked
+            continue
+        count += parent == str(os.getpid())
+    return count
 
 
 @task
@@ -219,9 +244,12 @@ def test_workers_record_their_tasks_in_the_flows_own_temporary_server(runner, tm
     know its address would start one of its own (on the same database) and record its
     task runs there, out of the flow's sight. A process-pool worker keeps one client for
     all its tasks (a client per task cost a TLS context each), and a task that submits a
-    task still gets its result. Process-pool workers are forked from a server that
+    task still gets its result. The workers of both are forked from a server that
     imported the task engine and the model libraries once, not spawned by the flow's
-    process to import them each."""
+    process to import them each, and run their native thread pools (OpenMP, BLAS) on
+    one thread: two workers on two cores, not two threads each. A worker starts no
+    process of its own (a Dask worker once started a fork server per task runner Prefect
+    rebuilt around its tasks: 6 CPU-s each)."""
     script = tmp_path / "probe.py"
     script.write_text(WHERE_TASKS_REPORT)
     report = report_without_an_api(
@@ -235,22 +263,25 @@ def test_workers_record_their_tasks_in_the_flows_own_temporary_server(runner, tm
     assert server.startswith("http://127.0.0.1:") and server.endswith("/api")
     assert [api for api, *_ in report["tasks"]] == [server] * 8
     assert report["nested"] == 42
-    if runner == "processes":
-        from talentflow.flows.forecasting import WORKER_MODULES
+    from talentflow.flows.forecasting import WORKER_MODULES
 
-        clients_by_worker: dict[int, set[int]] = {}
-        for _, pid, client, imported, parent in report["tasks"]:
-            clients_by_worker.setdefault(pid, set()).add(client)
-            assert pid != report["flow_pid"] and parent != report["flow_pid"]
-            assert imported == list(WORKER_MODULES)
+    clients_by_worker: dict[int, set[int]] = {}
+    for _, pid, client, imported, parent, threads, children in report["tasks"]:
+        clients_by_worker.setdefault(pid, set()).add(client)
+        assert pid != report["flow_pid"] and parent != report["flow_pid"]
+        assert imported == list(WORKER_MODULES)
+        assert threads == [1]
+        assert children in (0, None)  # a worker starts no fork server, nor any process
+    if runner == "processes":
         assert all(len(clients) == 1 for clients in clients_by_worker.values())
 
 
-#: Threads an import may leave behind in the fork server: allocators and BLAS register
-#: fork handlers (jemalloc's background threads, OpenBLAS's pool, named after the
-#: process), and Polars' spill cleaner waits on a channel. Polars' compute pool
-#: (polars-N) and async runtime (tokio-rt-worker) must not be running when the server
-#: forks: a worker would inherit their locks without their threads.
+#: Threads an import may leave behind in the fork server: the allocator registers fork
+#: handlers (jemalloc's background threads), and Polars' spill cleaner waits on a
+#: channel. Polars' compute pool (polars-N) and async runtime (tokio-rt-worker) must not
+#: be running when the server forks: a worker would inherit their locks without their
+#: threads. With the server's one-thread environment, OpenBLAS starts no pool (its
+#: threads take the process's name, "python"): the main thread is the only one.
 FORK_SAFE_THREADS = {"python", "jemalloc_bg_thd", "polars-ooc-clea"}
 
 
@@ -259,16 +290,22 @@ def test_the_fork_servers_imports_start_no_compute_threads():
     import subprocess
     import sys
 
-    from talentflow.flows.forecasting import WORKER_MODULES
+    from talentflow.flows.forecasting import DASK_WORKER_MODULES, ONE_THREAD_POOLS, WORKER_MODULES
 
     probe = (
         "import json, os\n"
-        f"for name in {list(WORKER_MODULES)!r}: __import__(name)\n"
+        f"for name in {[*WORKER_MODULES, *DASK_WORKER_MODULES]!r}: __import__(name)\n"
         "print(json.dumps(sorted(open(f'/proc/self/task/{t}/comm').read().strip()"
         " for t in os.listdir('/proc/self/task'))))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, **ONE_THREAD_POOLS},  # the server's environment
     )
-    threads = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert threads <= FORK_SAFE_THREADS, threads - FORK_SAFE_THREADS
+    threads = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(threads) <= FORK_SAFE_THREADS, set(threads) - FORK_SAFE_THREADS
+    assert threads.count("python") == 1, threads
