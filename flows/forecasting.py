@@ -90,8 +90,8 @@ def forecast_task_runner(settings: Settings) -> TaskRunner:
             "TALENTFLOW_TASK_RUNNER=dask needs prefect-dask: pip install 'talentflow[dask]'"
         ) from error
     if settings.dask_address:
-        return DaskTaskRunner(address=settings.dask_address)
-    return _local_dask_cluster(DaskTaskRunner)(
+        return _dask_runner(DaskTaskRunner)(address=settings.dask_address)
+    return _dask_runner(DaskTaskRunner)(
         cluster_kwargs={"n_workers": settings.forecast_workers, "threads_per_worker": 1}
     )
 
@@ -105,20 +105,24 @@ def forks_its_workers(settings: Settings) -> bool:
     )
 
 
-def _local_dask_cluster(dask_task_runner: type[TaskRunner]) -> type[TaskRunner]:
-    """prefect-dask's runner on a local cluster
-    - whose workers are given the address of the flow's Prefect API as it is when the
-      flow starts the runner: a worker started without it runs a temporary server of its
-      own, on the same database (three servers on two cores; bench/README.md);
-    - whose workers are forked from :func:`start_worker_server` (distributed's
-      ``forkserver`` method), not spawned to import Prefect, Dask and the model libraries
-      each (2.5 s per worker on the 2-core machine, after the stage began).
+def _dask_runner(dask_task_runner: type[TaskRunner]) -> type[TaskRunner]:
+    """prefect-dask's runner,
+    - submitting each task run as an impure call (:meth:`submit`);
+    - on a local cluster (no address), whose workers are given the address of the flow's
+      Prefect API as it is when the flow starts the runner (a worker started without it
+      runs a temporary server of its own, on the same database: three servers on two
+      cores; bench/README.md), and are forked from :func:`start_worker_server`
+      (distributed's ``forkserver`` method), not spawned to import Prefect, Dask and the
+      model libraries each (2.5 s per worker on the 2-core machine, after the stage
+      began).
     A class made here because prefect-dask is optional."""
     import dask
+    from prefect_dask.task_runners import PrefectDaskFuture
 
-    class LocalDaskCluster(dask_task_runner):
+    class DaskRunner(dask_task_runner):
         def __enter__(self):
-            if _in_a_dask_worker():  # Prefect enters a duplicate around each task there
+            if self.address or _in_a_dask_worker():
+                # a cluster of its own; or Prefect's duplicate around a task in a worker
                 return super().__enter__()
             api_url = _flow_api_url()
             if api_url:
@@ -132,7 +136,24 @@ def _local_dask_cluster(dask_task_runner: type[TaskRunner]) -> type[TaskRunner]:
                 )
             return self
 
-    return LocalDaskCluster
+        def submit(self, task, parameters, wait_for=None, dependencies=None):
+            """prefect-dask's (0.3) submit, the call marked impure: Dask keys a pure call
+            by a hash of all its arguments, the job's frames included (1.3 s of the
+            flow's process per stage, on the cores the workers need; bench/README.md),
+            where each Prefect task run is unique anyway (a new run id per call)."""
+            if not self._started:
+                raise RuntimeError("The task runner must be started before submitting work.")
+            future = self.client.submit(
+                task,
+                parameters=self._optimize_futures(parameters),
+                wait_for=self._optimize_futures(wait_for) if wait_for else None,
+                dependencies=dependencies,
+                return_type="state",
+                pure=False,
+            )
+            return PrefectDaskFuture(wrapped_future=future, task_run_id=future.task_run_id)
+
+    return DaskRunner
 
 
 def _in_a_dask_worker() -> bool:
@@ -172,7 +193,7 @@ WORKER_MODULES = (
     "skops.io",
 )
 
-#: What a local Dask cluster's worker imports besides (:func:`_local_dask_cluster`).
+#: What a local Dask cluster's worker imports besides (:func:`_dask_runner`).
 DASK_WORKER_MODULES = ("distributed",)
 
 
