@@ -178,9 +178,9 @@ from talentflow.flows.forecasting import _flow_api_url, forecast_task_runner
 def api_of_this_worker() -> list:
     import sys
 
-    from talentflow.flows.forecasting import WORKER_MODULES
-
     from threadpoolctl import threadpool_info
+
+    from talentflow.flows.forecasting import WORKER_MODULES
 
     client = get_client(sync_client=True)
     imported = [name for name in WORKER_MODULES if name in sys.modules]
