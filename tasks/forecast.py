@@ -154,7 +154,7 @@ class ForecastJob:
 
     def with_denominators(self, cohorts: pl.DataFrame) -> ForecastJob:
         """The same job with its denominators extended to the horizon."""
-        return ForecastJob(self.target, self.history, cohorts, self.caps, self.breaks)
+        return replace(self, cohorts=cohorts)
 
 
 def forecast_job(
@@ -310,14 +310,16 @@ def longest_first(
     )
 
 
-#: Models whose fit of one series reads the others (converge's panel path, the global
-#: model's one estimator): a target's series are never split between tasks for them.
-POOLED_MODELS = frozenset({"converge", "global"})
+#: Models that fit and forecast each series on its own, so a target's series may be split
+#: between tasks for them. Any other model (converge's panel path and the global model's
+#: one estimator read every series; a model added later until it is listed here) keeps
+#: the whole job: an allow-list, so forgetting a model costs speed, never its numbers.
+SERIES_ALONE_MODELS = frozenset({"naive", "drift", "ets", "theta", "ensemble", "prophet"})
 
 
 def series_batches(job: ForecastJob, size: int) -> list[ForecastJob]:
     """``job`` cut into jobs of at most ``size`` series each, in series order, for the
-    models that fit each series on its own (not :data:`POOLED_MODELS`): their backtests
+    models that fit each series on its own (:data:`SERIES_ALONE_MODELS`): their backtests
     and forecasts of the batches together are the whole job's, because each series is
     fitted and forecast alone (a test holds the published tables to it). ``[job]`` when
     it has no more series than ``size``."""
@@ -332,13 +334,13 @@ def split_by_series(
 ) -> list[tuple[list[str], ForecastJob, int | None]]:
     """A group of models on one job as the tasks it becomes, ``(models, job, batch)``:
     its models that fit series alone on each batch of :func:`series_batches` (numbered
-    from 1), its :data:`POOLED_MODELS` on the whole job (batch None). One task, batch
+    from 1), its other models on the whole job (batch None). One task, batch
     None, when the job has no more series than ``size``."""
     batches = series_batches(job, size)
     if len(batches) == 1:
         return [(list(names), job, None)]
-    alone = [name for name in names if name not in POOLED_MODELS]
-    pooled = [name for name in names if name in POOLED_MODELS]
+    alone = [name for name in names if name in SERIES_ALONE_MODELS]
+    pooled = [name for name in names if name not in SERIES_ALONE_MODELS]
     return [
         *((alone, batch, number) for number, batch in enumerate(batches, 1) if alone),
         *([(pooled, job, None)] if pooled else []),

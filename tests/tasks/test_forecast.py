@@ -456,6 +456,12 @@ def test_a_large_target_is_cut_by_series_only_for_the_models_that_fit_series_alo
             assert frame["series_id"].unique().to_list() == [series]
         assert part.history.equals(synthetic_job.history.filter(pl.col("series_id") == series))
     assert [names for names, _, _ in split_by_series(["global"], synthetic_job, 1)] == [["global"]]
+    # a model not known to fit series alone keeps the whole job
+    assert split_by_series(["naive", "a-new-model"], synthetic_job, 1)[-1] == (
+        ["a-new-model"],
+        synthetic_job,
+        None,
+    )
 
 
 @pytest.mark.parametrize("name", ["drift", "ets", "theta"])
