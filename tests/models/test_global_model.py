@@ -1,5 +1,6 @@
 """The global model honours the contract, learns what series share, and never peeks."""
 
+import json
 from collections import OrderedDict
 
 import numpy as np
@@ -176,8 +177,22 @@ def test_artefacts_round_trip_through_skops_to_identical_predictions():
     assert not any(b"pickle" in name.encode() for name in files)
     loaded = GlobalForecaster.from_artefacts(files)
     assert loaded.predict(10, levels=(80, 95)).equals(model.predict(10, levels=(80, 95)))
+    assert loaded.params() == model.params()
     scenario = exog.with_columns(pl.col("cohort") * 1.1)
     assert loaded.predict(3, exog=scenario).equals(model.predict(3, exog=scenario))
+
+
+def test_artefacts_saved_before_max_bins_was_a_setting_report_the_bins_they_used():
+    """A manifest without ``max_bins`` (written before 2026-12-06) holds an estimator
+    fitted with scikit-learn's default, 255 bins: the loaded model must say so, not claim
+    today's default."""
+    history = synthetic_growth_panel(n_series=20)
+    files = GlobalForecaster(max_bins=255).fit(history).artefacts()
+    manifest = json.loads(files["global.json"])
+    del manifest["params"]["max_bins"]
+    files["global.json"] = json.dumps(manifest).encode()
+    loaded = GlobalForecaster.from_artefacts(files)
+    assert loaded.params()["max_bins"] == loaded._estimator.max_bins == 255
 
 
 class SyntheticUntrustedObject:
@@ -328,6 +343,7 @@ def test_a_refit_on_data_seen_before_reuses_its_estimators_and_changes_no_number
     assert remembered.equals(GlobalForecaster().fit(changed).predict(3))
     # Other settings are another estimator.
     assert not GlobalForecaster(max_iter=20).fit(history).predict(3).equals(first)
+    assert not GlobalForecaster(max_bins=255).fit(history).predict(3).equals(first)
 
 
 def test_short_series_and_non_positive_values_are_refused_clearly():
@@ -343,6 +359,8 @@ def test_short_series_and_non_positive_values_are_refused_clearly():
     for transform in ("none", "scaled"):
         forecast = GlobalForecaster(transform=transform).fit(zeros).predict(3)
         assert forecast.null_count().sum_horizontal().item() == 0
+    with pytest.raises(ValueError, match="max_bins must be between 2 and 255, got 256"):
+        GlobalForecaster(max_bins=256)
 
 
 def test_a_series_just_long_enough_is_forecast_with_missing_lags():
