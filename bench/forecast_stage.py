@@ -27,7 +27,7 @@ import polars as pl
 from talentflow.core.facts import DEFAULT_MODELS
 from talentflow.core.settings import get_settings
 from talentflow.core.storage import published_parquet
-from talentflow.flows.cli import no_heartbeats_on_a_temporary_server, start_temporary_server
+from talentflow.flows.cli import on_the_temporary_server, start_temporary_server
 from talentflow.flows.forecasting import (
     forecast_task_runner,
     forecasts,
@@ -90,10 +90,10 @@ def main() -> None:
     print("total per model (s):", {name: round(seconds, 1) for name, seconds in totals.items()})
     if not arguments.skip_flow:
         if server is not None:
-            server.join()
+            server.wait()
         start = time.perf_counter()
         flow = forecasts.with_options(task_runner=forecast_task_runner(settings))
-        with no_heartbeats_on_a_temporary_server(server):
+        with on_the_temporary_server(server):
             result = flow(
                 stage_frames(settings, features),
                 _country_list_path(settings),

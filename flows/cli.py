@@ -9,17 +9,19 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from talentflow.flows.temporary_server import TemporaryServer
 
 # Before Prefect is imported: its local API otherwise writes telemetry on first start,
 # which can log a "database is locked" traceback (see docs/architecture.md).
@@ -96,10 +98,10 @@ def run(
         from talentflow.tasks.validate import import_great_expectations
 
         import_great_expectations()  # needed soon, and the server is still booting
-        server.join()
+        _preflight(server_answers, server)
     with (
         _progress_bar(len(PIPELINE_DATASETS), "pipeline") as advance,
-        no_heartbeats_on_a_temporary_server(server),
+        on_the_temporary_server(server),
     ):
         add_listener(advance)  # ingest, then the forecast fits, report their steps
         try:
@@ -385,43 +387,36 @@ def _preflight(check, *args):
         raise typer.Exit(2) from None
 
 
-def start_temporary_server() -> threading.Thread | None:
-    """Start Prefect's temporary server, when no API is configured, on a thread that
-    waits for it: its process boots (3-4 s) on another core while this one imports the
-    pipeline, instead of after. The server's module is imported here first, so the two
-    imports do not contend for this process (importing it on the thread did, and won
-    nothing; bench/README.md). A failure here is left to Prefect's own start, which
-    tries again and says why."""
+def start_temporary_server() -> TemporaryServer | None:
+    """Start Prefect's temporary server when no API is configured, and return at once:
+    its process boots on the other core while this one imports the pipeline
+    (:mod:`talentflow.flows.temporary_server` says why it is started here, not by
+    Prefect). None when an API is configured or Prefect's temporary server is off."""
     from prefect.settings import get_current_settings
+
+    from talentflow.flows.temporary_server import TemporaryServer
 
     current = get_current_settings()
     if current.api.url or not current.server.ephemeral.enabled:
         return None
-    from prefect.server.api.server import SubprocessASGIServer
-
-    def start() -> None:
-        with contextlib.suppress(Exception):
-            SubprocessASGIServer().start()
-
-    thread = threading.Thread(target=start, name="temporary-prefect-server", daemon=True)
-    thread.start()
-    return thread
+    return TemporaryServer.start()
 
 
-@contextmanager
-def no_heartbeats_on_a_temporary_server(server: threading.Thread | None) -> Iterator[None]:
-    """Flow runs without heartbeats while ``server`` is the temporary one. A heartbeat
-    lets a server tell a crashed flow run from a long one; the temporary server stops
-    with this process, so nothing would ever read them, and each flow run's exit waits
-    up to a second for its heartbeat thread to wake (three flow runs per run; measured
-    in bench/README.md). A configured API keeps Prefect's heartbeats."""
-    if server is None:
-        yield
-        return
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+def server_answers(server: TemporaryServer) -> None:
+    """Wait for ``server``; if it does not come up, one line says why (a preflight
+    refusal: nothing has started yet)."""
+    from talentflow.flows.preflight import PreflightError
 
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
+    try:
+        server.wait()
+    except RuntimeError as error:
+        raise PreflightError(str(error)) from None
+
+
+def on_the_temporary_server(server: TemporaryServer | None):
+    """The flows of the block run on ``server`` (:meth:`TemporaryServer.in_use`); on
+    the configured API when it is None."""
+    return contextlib.nullcontext() if server is None else server.in_use()
 
 
 def _checked_models(models: str | None) -> list[str] | None:
@@ -452,16 +447,19 @@ def replays(
             param_hint="--from/--to",
         )
     _preflight(before_a_run, last)
+    server = start_temporary_server()
     from talentflow.flows.pipeline import pipeline
     from talentflow.flows.stopping import stop_promptly_on_signals
 
     stop_promptly_on_signals()
-
-    for vintage in range(first, last + 1):
-        console.print(f"talentflow: replay with data to {vintage}")
-        pipeline(as_of=vintage, models=zoo)
-    console.print("talentflow: the current run, which scores the replays")
-    outputs = pipeline(models=zoo)
+    if server is not None:
+        _preflight(server_answers, server)
+    with on_the_temporary_server(server):
+        for vintage in range(first, last + 1):
+            console.print(f"talentflow: replay with data to {vintage}")
+            pipeline(as_of=vintage, models=zoo)
+        console.print("talentflow: the current run, which scores the replays")
+        outputs = pipeline(models=zoo)
     console.print(f"replay scores: {outputs.tables['replay_scores'].parquet}")
     console.print(f"backtest report: {outputs.reports['backtest report']}")
 

@@ -1,36 +1,51 @@
-"""`talentflow run` starts Prefect's temporary server while it imports the pipeline, and
-the flow then runs on that server, not on a second one."""
+"""`talentflow run` starts Prefect's temporary server as it starts, without importing
+Prefect's server package, and its flows then run on that server, not on a second one."""
 
+import subprocess
+import sys
+import time
+
+import psutil
 import pytest
 
-from talentflow.flows.cli import start_temporary_server
+from talentflow.flows import temporary_server
+from talentflow.flows.cli import server_answers, start_temporary_server
+from talentflow.flows.preflight import PreflightError
 from tests.checks import report_without_an_api
 
 #: In a fresh interpreter with no API configured, as `talentflow run` is: start the
-#: server early, then run a flow, and say which servers there were.
+#: server early, run a flow on it, and say what the flow saw.
 EARLY_SERVER = """
 import json
+import sys
 
 from prefect import flow, get_client
-from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import get_current_settings
 
-from talentflow.flows.cli import start_temporary_server
+from talentflow.flows.cli import on_the_temporary_server, server_answers, start_temporary_server
 
-started = start_temporary_server()
-started.join()
-early = SubprocessASGIServer()
+server = start_temporary_server()
+server_answers(server)
 
 
 @flow
-def which_api() -> str:
+def which_api() -> dict:
     with get_client(sync_client=True) as client:
-        return str(client.api_url).rstrip("/")
+        return {
+            "api": str(client.api_url).rstrip("/"),
+            "heartbeats": get_current_settings().flows.heartbeat_frequency,
+        }
 
 
+with on_the_temporary_server(server):
+    seen = which_api()
 print(json.dumps({
-    "early": early.api_url if early.running else None,
-    "flow": which_api(),
-    "servers": len([s for s in SubprocessASGIServer._instances.values() if s.running]),
+    "started": server.api_url,
+    "pid": server.process.pid,
+    **seen,
+    "heartbeats_after": get_current_settings().flows.heartbeat_frequency,
+    "api_after": get_current_settings().api.url,
+    "prefect_server_imported": "prefect.server.api.server" in sys.modules,
 }))
 """
 
@@ -43,29 +58,63 @@ def test_no_temporary_server_is_started_when_an_api_is_configured():
 
 
 @pytest.mark.slow
-def test_the_flow_runs_on_the_server_started_early(tmp_path):
+def test_the_flow_runs_on_the_server_started_early_and_the_server_stops_with_the_command(
+    tmp_path,
+):
     script = tmp_path / "early.py"
     script.write_text(EARLY_SERVER)
     report = report_without_an_api(script, tmp_path / "prefect")
-    assert report["early"] and report["early"].startswith("http://127.0.0.1:")
-    assert report["flow"] == report["early"]
-    assert report["servers"] == 1
+    assert report["started"].startswith("http://127.0.0.1:")
+    assert report["api"] == report["started"], "the flow ran on another server"
+    # The reason the server is started here: Prefect's server package (2 s to import)
+    # stays out of the command's process, and Prefect started no server of its own.
+    assert report["prefect_server_imported"] is False
+    # Nothing reads heartbeats on a server that stops with the command; outside the
+    # block Prefect's own settings are back.
+    assert report["heartbeats"] is None
+    assert report["heartbeats_after"] is not None and report["api_after"] is None
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(report["pid"]):
+        assert time.monotonic() < deadline, "the temporary server outlived the command"
+        time.sleep(0.1)
 
 
-def test_flows_send_no_heartbeats_to_a_temporary_server_only():
-    """Nothing reads a heartbeat on the temporary server, which stops with the run, and
-    each flow run's exit would wait for its heartbeat thread; a configured API (no early
-    server) keeps Prefect's own setting."""
-    import threading
+def _exits_with(code: int) -> list[str]:
+    return [sys.executable, "-c", f"import sys; sys.exit({code})"]
 
-    from prefect.settings import get_current_settings
 
-    from talentflow.flows.cli import no_heartbeats_on_a_temporary_server
+def test_a_server_that_cannot_start_is_one_clear_line(monkeypatch):
+    monkeypatch.setattr(temporary_server, "_command", lambda port: _exits_with(1))
+    server = temporary_server.TemporaryServer.start()
+    try:
+        with pytest.raises(PreflightError, match=r"exited with code 1 before it answered"):
+            server_answers(server)
+    finally:
+        server.stop()
 
-    configured = get_current_settings().flows.heartbeat_frequency
-    assert configured is not None, "Prefect sends heartbeats by default"
-    with no_heartbeats_on_a_temporary_server(threading.Thread()):
-        assert get_current_settings().flows.heartbeat_frequency is None
-    assert get_current_settings().flows.heartbeat_frequency == configured
-    with no_heartbeats_on_a_temporary_server(None):
-        assert get_current_settings().flows.heartbeat_frequency == configured
+
+def test_a_port_taken_before_the_server_binds_it_is_retried_on_another(monkeypatch):
+    commands = iter([_exits_with(temporary_server.PORT_TAKEN), _exits_with(1)])
+    ports = []
+
+    def command(port):
+        ports.append(port)
+        return next(commands)
+
+    monkeypatch.setattr(temporary_server, "_command", command)
+    server = temporary_server.TemporaryServer.start()
+    try:
+        with pytest.raises(RuntimeError, match="exited with code 1"):
+            server.wait(timeout=30)
+    finally:
+        server.stop()
+    assert len(ports) == 2, "uvicorn's port-taken exit must start the server again"
+
+
+def test_stop_ends_the_process_and_can_be_called_twice():
+    server = temporary_server.TemporaryServer()
+    server.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    pid = server.process.pid
+    server.stop()
+    server.stop()
+    assert not psutil.pid_exists(pid), "terminated and reaped"
