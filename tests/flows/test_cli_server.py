@@ -118,3 +118,42 @@ def test_stop_ends_the_process_and_can_be_called_twice():
     server.stop()
     server.stop()
     assert not psutil.pid_exists(pid), "terminated and reaped"
+
+
+def test_replays_run_every_pipeline_on_the_server_started_first(monkeypatch, settings_env):
+    """`talentflow replays` runs nine pipelines: each on the server the command started
+    (waited for once), none on a server of Prefect's own."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    import talentflow.flows.pipeline
+    import talentflow.flows.stopping
+    from talentflow.flows import cli
+
+    events = []
+
+    class StartedServer:
+        def wait(self):
+            events.append("answers")
+
+        @contextmanager
+        def in_use(self):
+            events.append("in use")
+            yield self
+            events.append("done")
+
+    def pipeline(**options):
+        events.append(options.get("as_of", "current"))
+        return SimpleNamespace(
+            tables={"replay_scores": SimpleNamespace(parquet="scores.parquet")},
+            reports={"backtest report": "backtest.md"},
+        )
+
+    monkeypatch.setattr(cli, "start_temporary_server", lambda: StartedServer())
+    monkeypatch.setattr(talentflow.flows.pipeline, "pipeline", pipeline)
+    monkeypatch.setattr(talentflow.flows.stopping, "stop_promptly_on_signals", lambda: None)
+    result = CliRunner().invoke(cli.app, ["replays", "--from", "2014", "--to", "2015"])
+    assert result.exit_code == 0, result.output
+    assert events == ["answers", "in use", 2014, 2015, "current", "done"]
