@@ -157,3 +157,14 @@ def test_replays_run_every_pipeline_on_the_server_started_first(monkeypatch, set
     result = CliRunner().invoke(cli.app, ["replays", "--from", "2014", "--to", "2015"])
     assert result.exit_code == 0, result.output
     assert events == ["answers", "in use", 2014, 2015, "current", "done"]
+
+
+def test_a_server_that_never_answers_is_given_up_on_with_the_setting_to_raise():
+    server = temporary_server.TemporaryServer()
+    server.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    server.port = 9  # nothing answers there
+    try:
+        with pytest.raises(RuntimeError, match="within 0.5 s; raise PREFECT_SERVER_EPHEMERAL"):
+            server.wait(timeout=0.5)
+    finally:
+        server.stop()
