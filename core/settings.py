@@ -7,6 +7,9 @@ Prefect's is repeated here.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -108,3 +111,19 @@ def get_settings() -> Settings:
     """Read the settings afresh from the environment (cheap; never cached, so tests and
     long-lived workers see a changed environment)."""
     return Settings().resolved()
+
+
+@contextmanager
+def environment_variables(variables: dict[str, str]) -> Iterator[None]:
+    """Set these variables in this process's environment for the block, and put back
+    what was there (or nothing) after it. Processes started in the block inherit them."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

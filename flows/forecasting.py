@@ -19,9 +19,7 @@ totals that are themselves forecast.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -37,7 +35,7 @@ from talentflow.core.facts import (
     HANDOVER_MODEL,
     REQUIRED_MODELS,
 )
-from talentflow.core.settings import Settings, get_settings
+from talentflow.core.settings import Settings, environment_variables, get_settings
 from talentflow.core.tables import (
     BACKTEST_METRICS_SCHEMA,
     FORECAST_BOUNDS_SCHEMA,
@@ -219,7 +217,7 @@ def start_worker_server(
 
     extra = DASK_WORKER_MODULES if task_runner == "dask" else ()
     multiprocessing.set_forkserver_preload([*WORKER_MODULES, *extra])
-    with _environment(ONE_THREAD_POOLS):  # the server's; ours is as it was after
+    with environment_variables(ONE_THREAD_POOLS):  # the server's; ours is as it was after
         forkserver.ensure_running()  # returns at once; the server imports on its own
     return multiprocessing.get_context("forkserver")
 
@@ -228,22 +226,6 @@ def start_worker_server(
 #: core (what distributed's ``pre-spawn-environ`` sets for the workers it spawns). Set
 #: after a library has loaded, OpenMP's limit binds only the thread that set it.
 ONE_THREAD_POOLS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    import os
-
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class WorkerProcesses(ProcessPoolTaskRunner):

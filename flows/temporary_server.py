@@ -109,18 +109,35 @@ class TemporaryServer:
         heartbeats: a heartbeat lets a server tell a crashed flow run from a long one,
         this server stops with the command, so nothing would read them, and each flow
         run's exit waits up to a second for its heartbeat thread (three flow runs per
-        run; bench/README.md)."""
+        run; bench/README.md).
+
+        The address is set process-wide too, in the environment and in Prefect's global
+        settings, not only in this thread's settings context: Prefect's threads read the
+        global settings (the process pool's message forwarder sends the workers' task
+        events through an events client of its own), and with no address there they
+        started a second temporary server in the middle of the forecast stage, which
+        took 8 CPU-seconds from the forecast workers and received the forecast tasks'
+        events in place of this one (bench/README.md, sixth session). Processes started
+        in the block (the forecast workers' fork server) inherit the address."""
+        from prefect.context import refresh_global_settings_context
         from prefect.settings import (
             PREFECT_API_URL,
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
             temporary_settings,
         )
 
+        from talentflow.core.settings import environment_variables
+
         self.wait()
-        with temporary_settings(
-            {PREFECT_API_URL: self.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-        ):
-            yield self
+        try:
+            with environment_variables({"PREFECT_API_URL": self.api_url}):
+                refresh_global_settings_context()
+                with temporary_settings(
+                    {PREFECT_API_URL: self.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+                ):
+                    yield self
+        finally:
+            refresh_global_settings_context()  # from the environment as it was before
 
     def stop(self) -> None:
         """End the server's process (as Prefect does: terminate, then kill after 5 s)."""

@@ -17,36 +17,74 @@ from tests.checks import report_without_an_api
 #: server early, run a flow on it, and say what the flow saw.
 EARLY_SERVER = """
 import json
+import os
 import sys
+import threading
+import time
 
-from prefect import flow, get_client
+from prefect import flow, get_client, task
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.settings import get_current_settings
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from talentflow.flows.cli import on_the_temporary_server, server_answers, start_temporary_server
 
-server = start_temporary_server()
-server_answers(server)
+@task
+def in_a_worker() -> int:
+    return os.getpid()
 
 
-@flow
+def seen_by_a_new_thread() -> str | None:
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(get_current_settings().api.url))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+@flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
 def which_api() -> dict:
+    worker = in_a_worker.submit().result()
     with get_client(sync_client=True) as client:
         return {
             "api": str(client.api_url).rstrip("/"),
             "heartbeats": get_current_settings().flows.heartbeat_frequency,
+            "thread": seen_by_a_new_thread(),
+            "worker_pid": worker,
         }
 
 
-with on_the_temporary_server(server):
-    seen = which_api()
-print(json.dumps({
-    "started": server.api_url,
-    "pid": server.process.pid,
-    **seen,
-    "heartbeats_after": get_current_settings().flows.heartbeat_frequency,
-    "api_after": get_current_settings().api.url,
-    "prefect_server_imported": "prefect.server.api.server" in sys.modules,
-}))
+def task_runs_recorded(flow_run_id) -> int:
+    # The server records task runs from their events, which reach it asynchronously.
+    with get_client(sync_client=True) as client:
+        for _ in range(100):
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            if runs:
+                return len(runs)
+            time.sleep(0.1)
+    return 0
+
+
+if __name__ == "__main__":  # a spawned worker imports this file again
+    server = start_temporary_server()
+    server_answers(server)
+    with on_the_temporary_server(server):
+        state = which_api(return_state=True)
+        seen = state.result()
+        recorded = task_runs_recorded(state.state_details.flow_run_id)
+    print(json.dumps({
+        "started": server.api_url,
+        "pid": server.process.pid,
+        **seen,
+        "main_pid": os.getpid(),
+        "task_runs_recorded": recorded,
+        "heartbeats_after": get_current_settings().flows.heartbeat_frequency,
+        "api_after": get_current_settings().api.url,
+        "thread_after": seen_by_a_new_thread(),
+        "prefect_server_imported": "prefect.server.api.server" in sys.modules,
+    }))
 """
 
 
@@ -67,12 +105,19 @@ def test_the_flow_runs_on_the_server_started_early_and_the_server_stops_with_the
     assert report["started"].startswith("http://127.0.0.1:")
     assert report["api"] == report["started"], "the flow ran on another server"
     # The reason the server is started here: Prefect's server package (2 s to import)
-    # stays out of the command's process, and Prefect started no server of its own.
+    # stays out of the command's process, and Prefect started no server of its own,
+    # not even in the thread that forwards a process pool's task events (it reads
+    # Prefect's global settings, as every thread Prefect starts does).
+    assert report["worker_pid"] != report["main_pid"], "the task ran in a worker process"
+    assert report["thread"] == report["started"]
     assert report["prefect_server_imported"] is False
+    # The worker's task run reached the server the command started (its UI shows it).
+    assert report["task_runs_recorded"] == 1
     # Nothing reads heartbeats on a server that stops with the command; outside the
-    # block Prefect's own settings are back.
+    # block Prefect's own settings are back, in every thread.
     assert report["heartbeats"] is None
     assert report["heartbeats_after"] is not None and report["api_after"] is None
+    assert report["thread_after"] is None
     deadline = time.monotonic() + 10
     while psutil.pid_exists(report["pid"]):
         assert time.monotonic() < deadline, "the temporary server outlived the command"
