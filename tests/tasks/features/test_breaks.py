@@ -48,3 +48,54 @@ def test_a_series_is_modelled_after_its_break_only_when_enough_years_follow():
     actions = dict(annotated.select("series_id", "action").iter_rows())
     assert actions["long"] == "modelled after the break"
     assert actions["short"].startswith("kept whole: 4 observed year(s) from the latest break on")
+
+
+def _breaks_as_written(history: pl.DataFrame) -> list[tuple]:
+    """BREAK_RULE applied change by change, one NumPy median per change, as the module's
+    docstring states it: the reference the batched computation must equal to the bit."""
+    from talentflow.tasks.features.breaks import BREAK_RULE as rule
+
+    found = []
+    for (series_id,), group in history.sort("series_id", "year").group_by(
+        "series_id", maintain_order=True
+    ):
+        years, values = group["year"].to_numpy(), group["y"].to_numpy()
+        if len(values) < rule["min_residuals"] + 2:
+            continue
+        gaps = np.diff(years)
+        changes = np.diff(np.log(values)) / gaps
+        ends = years[1:]
+        others = [np.arange(len(ends)) != index for index in range(len(ends))]
+        residuals = []
+        for index, change in enumerate(changes):
+            near = changes[(np.abs(ends - ends[index]) <= rule["neighbours"]) & others[index]]
+            residuals.append(change - (float(np.median(near)) if len(near) else change))
+        residuals = np.array(residuals)
+        for index, residual in enumerate(residuals):
+            nearby = residuals[(np.abs(ends - ends[index]) <= rule["window"]) & others[index]]
+            if gaps[index] > 2 or len(nearby) < rule["min_residuals"]:
+                continue
+            spread = 1.4826 * float(np.median(np.abs(nearby - np.median(nearby))))
+            if abs(residual) > max(rule["k"] * spread, rule["floor"]):
+                found.append((series_id, int(ends[index]), changes[index], residual, spread))
+    return found
+
+
+def test_the_batched_medians_find_the_breaks_of_the_rule_as_written_to_the_bit():
+    """Synthetic series of every length the rule reads, with gaps of one to three years
+    and level shifts, some with an even number of neighbours (a median of two values)."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for number in range(200):
+        length = int(rng.integers(5, 40))
+        years = np.sort(rng.choice(np.arange(1970, 2030), length, replace=False))
+        values = np.exp(np.cumsum(rng.normal(0, rng.uniform(0.01, 0.3), length)))
+        if number % 2:
+            values[int(rng.integers(0, length)) :] *= rng.uniform(0.3, 3)
+        frames.append(
+            pl.DataFrame({"series_id": f"synthetic-{number}", "year": years, "y": values})
+        )
+    history = pl.concat(frames).with_columns(pl.col("year").cast(pl.Int32))
+    expected = _breaks_as_written(history)
+    assert len(expected) > 20, "the series must have breaks to compare"
+    assert series_breaks(history).rows() == expected
