@@ -119,7 +119,7 @@ class TemporaryServer:
         took 8 CPU-seconds from the forecast workers and received the forecast tasks'
         events in place of this one (bench/README.md, sixth session). Processes started
         in the block (the forecast workers' fork server) inherit the address."""
-        from prefect.context import refresh_global_settings_context
+        import prefect.context
         from prefect.settings import (
             PREFECT_API_URL,
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
@@ -129,15 +129,19 @@ class TemporaryServer:
         from talentflow.core.settings import environment_variables
 
         self.wait()
+        global_settings = prefect.context.GLOBAL_SETTINGS_CONTEXT
         try:
             with environment_variables({"PREFECT_API_URL": self.api_url}):
-                refresh_global_settings_context()
+                # Prefect's own way to read a changed environment into its global settings.
+                prefect.context.refresh_global_settings_context()
                 with temporary_settings(
                     {PREFECT_API_URL: self.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
                 ):
                     yield self
         finally:
-            refresh_global_settings_context()  # from the environment as it was before
+            # The global settings as they were, not re-read: a test harness may have set
+            # them without the environment.
+            prefect.context.GLOBAL_SETTINGS_CONTEXT = global_settings
 
     def stop(self) -> None:
         """End the server's process (as Prefect does: terminate, then kill after 5 s)."""

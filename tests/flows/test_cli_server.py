@@ -213,3 +213,37 @@ def test_a_server_that_never_answers_is_given_up_on_with_the_setting_to_raise():
             server.wait(timeout=0.5)
     finally:
         server.stop()
+
+
+def test_the_block_sets_the_address_for_every_thread_and_puts_prefects_settings_back(
+    monkeypatch,
+):
+    """Inside the block a new thread (as Prefect's event forwarder is) sees the server;
+    after it, Prefect's global settings are the very object they were (here one a test
+    harness could have set without the environment) and the environment is as before."""
+    import os
+    import threading
+
+    import prefect.context
+    from prefect.settings import get_current_settings
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    server = temporary_server.TemporaryServer()
+    server.port = 9
+    monkeypatch.setattr(server, "wait", lambda timeout=None: None)
+    harness = prefect.context.GLOBAL_SETTINGS_CONTEXT.model_copy()
+    monkeypatch.setattr(prefect.context, "GLOBAL_SETTINGS_CONTEXT", harness)
+
+    def seen_by_a_thread() -> str | None:
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(get_current_settings().api.url))
+        thread.start()
+        thread.join()
+        return seen[0]
+
+    with server.in_use():
+        inside = seen_by_a_thread()
+        environment = os.environ.get("PREFECT_API_URL")
+    assert inside == environment == server.api_url
+    assert prefect.context.GLOBAL_SETTINGS_CONTEXT is harness
+    assert "PREFECT_API_URL" not in os.environ
