@@ -37,7 +37,7 @@ def series_breaks(history: pl.DataFrame) -> pl.DataFrame:
     (``series_id, year, y`` with ``y`` > 0), by :data:`BREAK_RULE`.
 
     Each series' medians are taken over all its changes at once, one row per change
-    (:func:`_row_medians`), not one NumPy call per change: the same numbers, a fifth
+    (:func:`_row_medians`), not one NumPy call per change: the same numbers, a seventh
     of the time (≈ 1 s of every run's job building, while the forecast workers wait;
     bench/README.md, sixth session)."""
     k, floor = BREAK_RULE["k"], BREAK_RULE["floor"]
