@@ -611,6 +611,7 @@ class GlobalForecaster(Forecaster):
             "early_stopping": False,
             "random_state": self.random_state,
         }
+        features = _with_empty_columns_constant(features)
         key = _content_key(features, target, settings, self.n_threads)
         with _estimators_lock:
             if key in _estimators:
@@ -638,6 +639,26 @@ class GlobalForecaster(Forecaster):
 
     def _predict_series(self, state, years, levels):
         raise NotImplementedError("GlobalForecaster predicts every series at once")
+
+
+def _with_empty_columns_constant(features: np.ndarray) -> np.ndarray:
+    """``features`` with every column that has no observed value set to 0.
+
+    A feature missing in every training row (``change_3`` where the earliest origins
+    of a calibration fold have two changes behind them) carries no information, and a
+    tree cannot split on it. scikit-learn up to 1.8 fitted such a column as it fits a
+    constant one, to the same trees (checked on 1.8.0); 1.9 refuses it while binning
+    (``ValueError: window shape cannot be larger than input array shape``: the
+    midpoints of no distinct values), which failed the global model's backtest at
+    every origin where that happens. A constant column is fitted alike by every
+    version. Returns ``features`` itself when no column is empty.
+    """
+    empty = np.isnan(features).all(axis=0)
+    if not empty.any():
+        return features
+    filled = features.copy()
+    filled[:, empty] = 0.0
+    return filled
 
 
 @functools.cache

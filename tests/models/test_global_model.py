@@ -445,3 +445,43 @@ def test_fit_and_predict_run_on_n_threads_and_leave_the_process_as_it_was(monkey
     assert {step for step, _ in seen} == {"fit", "predict"}
     assert all(threads == {n_threads} for _, threads in seen), seen
     assert global_model._thread_pools.cache_info().currsize == 1
+
+
+def test_a_feature_no_training_row_has_is_fitted_not_refused():
+    # Forty series observed 1998-2003: the calibration fold cut at 2001 trains on the
+    # 2000 origins alone, which have two changes behind them, so change_3 is missing in
+    # every row. scikit-learn 1.9 refuses such a column; the model's backtest failed at
+    # origins 2004-2006 of china_researcher_inflows that way.
+    rng = np.random.default_rng(7)
+    rows = [
+        (f"s{i}", year, 100.0 * 1.04 ** (year - 1998) * rng.lognormal(0, 0.03))
+        for i in range(40)
+        for year in range(1998, 2004)
+    ]
+    history = pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    model = GlobalForecaster().fit(history)
+    assert model.calibration_source == "held-out origins"
+    forecast = model.predict(3)
+    assert forecast.height == 40 * 3 and forecast["mean"].is_finite().all()
+    assert ((forecast["lo80"] < forecast["mean"]) & (forecast["mean"] < forecast["hi80"])).all()
+
+
+def test_an_empty_feature_column_is_fitted_as_if_it_were_not_there():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(11)
+    features = rng.normal(size=(300, 5))
+    features[rng.random(features.shape) < 0.2] = np.nan
+    target = np.nan_to_num(features[:, 0]) - np.nan_to_num(features[:, 3]) + rng.normal(size=300)
+    features[:, 2] = np.nan
+    ready = global_model._with_empty_columns_constant(features)
+    assert np.isnan(features[:, 2]).all(), "the caller's array is left as it was"
+    later = rng.normal(size=(200, 5))  # the column may be observed when forecasting
+    settings = {"max_iter": 30, "max_leaf_nodes": 7, "early_stopping": False, "random_state": 0}
+    with_column = HistGradientBoostingRegressor(**settings).fit(ready, target)
+    without = HistGradientBoostingRegressor(**settings).fit(np.delete(features, 2, 1), target)
+    np.testing.assert_array_equal(
+        with_column.predict(later), without.predict(np.delete(later, 2, 1))
+    )
+    complete = rng.normal(size=(10, 3))
+    assert global_model._with_empty_columns_constant(complete) is complete
