@@ -10,7 +10,8 @@ shift
 export TALENTFLOW_DATA_DIR="$work/data" PREFECT_HOME="$work/prefect"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 for pass in first again; do
+  probe=$(.venv/bin/python bench/machine_probe.py)
   started=$(date +%s.%N)
   .venv/bin/talentflow run --as-of "$as_of" "$@" > "$work/replay-$as_of-$pass.log" 2>&1
-  echo "replay $as_of $pass: $(echo "$(date +%s.%N) - $started" | bc) s"
+  echo "replay $as_of $pass: $(echo "$(date +%s.%N) - $started" | bc) s ($probe before)"
 done

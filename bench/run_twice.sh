@@ -10,8 +10,9 @@ mkdir -p "$work"
 export TALENTFLOW_DATA_DIR="$work/data" PREFECT_HOME="$work/prefect"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 for pass in cold rerun; do
+  probe=$(.venv/bin/python bench/machine_probe.py)
   started=$(date +%s.%N)
   .venv/bin/talentflow run "$@" > "$work/$pass.log" 2>&1
-  echo "$pass: $(echo "$(date +%s.%N) - $started" | bc) s (log: $work/$pass.log)"
+  echo "$pass: $(echo "$(date +%s.%N) - $started" | bc) s ($probe before; log: $work/$pass.log)"
 done
 echo "data directory kept for bench/replay_twice.sh: BENCH_DIR=$work"
