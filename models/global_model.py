@@ -580,10 +580,14 @@ class GlobalForecaster(Forecaster):
             per_year = [s / h for h, s in scores.items()]
             pooled = np.concatenate(per_year) if per_year else np.array([])
             if len(pooled) < MIN_HELD_OUT_SCORES:
+                # Held-out errors only reach here when there are at least
+                # MIN_HELD_OUT_SCORES of them (fit), so these are the in-sample ones:
+                # one per (origin, target) pair the model learnt from.
                 raise ValueError(
-                    f"global: only {len(pooled)} held-out errors to calibrate the intervals "
-                    "(at least 10 needed); give more or longer series, or fewer "
-                    "calibration_folds"
+                    f"global: only {len(pooled)} (origin, target) pairs to learn from, too "
+                    f"few to calibrate the intervals (at least {MIN_HELD_OUT_SCORES} "
+                    f"needed): few series have {self.min_observations} observed years "
+                    "before a later observed one; give more or longer series"
                 )
             unit = _finite_sample_quantiles(pooled)
             quantiles = np.outer(np.arange(1, self.max_horizon + 1), unit)

@@ -485,3 +485,23 @@ def test_an_empty_feature_column_is_fitted_as_if_it_were_not_there():
     )
     complete = rng.normal(size=(10, 3))
     assert global_model._with_empty_columns_constant(complete) is complete
+
+
+def test_too_few_pairs_to_calibrate_are_refused_with_their_count():
+    # Tertiary attainment in the early 1990s: six countries with four years each give
+    # one (origin, target) pair apiece, too few to hold origins out or to calibrate on.
+    rows = [
+        (f"s{i}", year, 10.0 + i + 0.5 * (year - 1990))
+        for i in range(6)
+        for year in range(1991, 1995)
+    ]
+    history = pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    with pytest.raises(ValueError, match=r"only 6 \(origin, target\) pairs to learn from"):
+        GlobalForecaster().fit(history)
+    more = [
+        (f"s{i}", year, 10.0 + i + 0.5 * (year - 1990))
+        for i in range(10)
+        for year in range(1991, 1995)
+    ]
+    model = GlobalForecaster().fit(pl.DataFrame(more, schema=SCHEMA, orient="row"))
+    assert model.calibration_source.startswith("in-sample")
