@@ -25,6 +25,12 @@ is that idea for any bounded rate, in the transformed space talentflow forecasts
 5. **Intervals** are empirical: the quantiles of those in-sample replay errors, per
    horizon, pooled over series (at least :data:`MIN_ERRORS` per horizon); beyond the
    longest horizon with enough errors they grow as ``sqrt(h)``, the random walk's rate.
+   Where no horizon has that many (one short series, such as the world's mobile
+   students at a backtest origin), every replay error in one-year units (``e/sqrt(h)``)
+   serves as horizon 1's, and where every series is just ``min_observations`` long (a
+   backtest's first origin) the replay starts at each series' second year: never
+   intervals of zero width, which any error misses (``interval_source`` in the
+   artefacts says which).
 6. **An age-structure driver, only where the evidence holds.** With ``driver`` set (a
    column of ``exog``, e.g. the yearly change of the cohort), the model regresses what
    the path leaves unexplained on the driver's log change, pooled. It uses the slope only
@@ -139,7 +145,12 @@ class Converging(Forecaster):
             steps["level"].to_numpy(), steps["change"].to_numpy(), self.bins, self.min_bin_steps
         )
         self._driver = self._driver_effect(steps, exog)
-        origins = self._replay_origins()
+        origins = self._replay_origins(self.min_observations - 1)
+        if not origins["offsets"]:
+            # Every series is min_observations years long (a backtest's first origin):
+            # no replay from there has an actual after it. Replay from each series'
+            # second year instead, rather than choose φ and size intervals on nothing.
+            origins = self._replay_origins(1)
         if self.damping is None:
             scores = {
                 phi: float(np.mean(np.abs(self._replay(origins, phi)[2]))) for phi in DAMPING_GRID
@@ -150,6 +161,9 @@ class Converging(Forecaster):
             self._phi, self._damping_scores = self.damping, {}
         horizons, _, errors = self._replay(origins, self._phi)
         self._quantiles = _error_quantiles(horizons, errors)
+        self.interval_source = "replay errors per horizon"
+        if not self._quantiles:
+            self._quantiles, self.interval_source = self._pooled_quantiles(origins)
         self._exog = exog
         self._fitted = {
             series_id: {
@@ -191,6 +205,7 @@ class Converging(Forecaster):
             "damping_replay_mae": {str(phi): score for phi, score in self._damping_scores.items()},
             "driver": self._driver,
             "error_quantiles": {str(h): q for h, q in self._quantiles.items()},
+            "interval_source": self.interval_source,
             "series": self._fitted,
         }
         return {"params.json": json.dumps(document, allow_nan=False).encode()}
@@ -241,12 +256,39 @@ class Converging(Forecaster):
 
     # -- in-sample replay ----------------------------------------------------------------
 
-    def _replay_origins(self) -> dict[str, np.ndarray]:
-        """Every (series, past origin) with an actual within :data:`REPLAY_HORIZONS`
-        years: its level, lead at that origin, and the actuals that followed."""
+    def _pooled_quantiles(
+        self, origins: dict[str, np.ndarray]
+    ) -> tuple[dict[int, dict[str, float]], str]:
+        """Intervals when no horizon has :data:`MIN_ERRORS` replay errors (one short
+        series, or a few): every replay error in one-year units (``e / sqrt(h)``, the
+        random walk's rate at which :meth:`error_band` also extrapolates), pooled as
+        horizon 1's. Too few even so, and the replay from each series' second year adds
+        its errors. Intervals of zero width, which any error would miss, are never
+        given: no error at all is refused."""
+        pooled = np.array([])
+        for replay in (origins, self._replay_origins(1)):
+            horizons, _, errors = self._replay(replay, self._phi)
+            pooled = errors / np.sqrt(horizons)
+            if len(pooled) >= MIN_ERRORS:
+                break
+        if not len(pooled):
+            raise ValueError(
+                f"{self.name}: no replay error to size the intervals on: every series "
+                f"needs {self.min_observations} observed years"
+            )
+        quantiles = {q: float(np.quantile(pooled, float(q) / 100)) for q in QUANTILES_KEPT}
+        source = f"{len(pooled)} replay errors pooled over horizons, in one-year units"
+        if len(pooled) < MIN_ERRORS:
+            source += f" (fewer than {MIN_ERRORS}: a rough interval)"
+        return {1: quantiles}, source
+
+    def _replay_origins(self, first: int) -> dict[str, np.ndarray]:
+        """Every (series, past origin) from each series' ``first`` index (0-based) on with
+        an actual within :data:`REPLAY_HORIZONS` years: its level, lead at that origin,
+        and the actuals that followed."""
         start, lead, offsets, actual = [], [], [], []
         for years, y in self._series.values():
-            for index in range(self.min_observations - 1, len(years) - 1):
+            for index in range(first, len(years) - 1):
                 origin = years[index]
                 later = (years > origin) & (years <= origin + REPLAY_HORIZONS)
                 if not later.any():

@@ -131,3 +131,55 @@ def test_the_driver_moves_the_forecast_by_variant():
 def test_a_driver_missing_from_exog_is_named():
     with pytest.raises(ValueError, match="cohort_growth"):
         Converging(driver="cohort_growth").fit(synthetic_s_curves())
+
+
+def _noisy_climb(series: int, years: range, seed: int) -> pl.DataFrame:
+    """Synthetic series rising 0.1 a year with yearly noise (sd 0.05)."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (f"s{index:02d}", year, 0.1 * (year - years.start) + rng.normal(0, 0.05))
+        for index in range(series)
+        for year in years
+    ]
+    return pl.DataFrame(rows, schema=["series_id", "year", "y"], orient="row").with_columns(
+        pl.col("year").cast(pl.Int32)
+    )
+
+
+def test_one_short_series_gets_intervals_from_its_pooled_replay_errors():
+    # The world's mobile students: one series, twelve years at a backtest origin, so no
+    # horizon has MIN_ERRORS replay errors of its own. Its intervals were of zero width,
+    # and covered none of the later years.
+    history = _noisy_climb(1, range(1998, 2010), seed=4)
+    model = Converging().fit(history)
+    forecast = model.predict(12)
+    width = (forecast["hi80"] - forecast["lo80"]).to_numpy()
+    assert (width > 0).all() and (np.diff(width) > 0).all()
+    assert intervals_are_ordered(forecast)
+    recorded = json.loads(model.artefacts()["params.json"])
+    assert recorded["interval_source"].endswith("pooled over horizons, in one-year units")
+    assert list(recorded["error_quantiles"]) == ["1"]
+    # The pooled errors are this series' own replay: noise of sd 0.05 a year, so the
+    # 80 % interval one year ahead spans about 2 × 1.28 × 0.05 × √2 (two noisy levels).
+    assert 0.05 < width[0] < 0.4
+
+
+def test_series_just_min_observations_long_still_get_a_replay():
+    # A backtest's first origin for the S&E degree targets: every series has three
+    # years (2000-2002), so no replay from the third year has an actual after it. φ was
+    # then chosen on no errors at all (NaN scores, which params.json cannot hold) and
+    # the intervals had zero width.
+    history = _noisy_climb(21, range(2000, 2003), seed=5)
+    model = Converging().fit(history)
+    recorded = json.loads(model.artefacts()["params.json"])
+    assert all(np.isfinite(score) for score in recorded["damping_replay_mae"].values())
+    forecast = model.predict(5)
+    assert ((forecast["hi80"] - forecast["lo80"]) > 0).all()
+    assert recorded["interval_source"] == "replay errors per horizon"  # 21 at horizon 1
+
+
+def test_a_well_supplied_panel_keeps_its_per_horizon_quantiles():
+    model = Converging().fit(synthetic_s_curves())
+    recorded = json.loads(model.artefacts()["params.json"])
+    assert recorded["interval_source"] == "replay errors per horizon"
+    assert len(recorded["error_quantiles"]) == 12
