@@ -107,13 +107,25 @@ CALIBRATION_BOUNDS = (1.0, 4.0)
 def calibration_factors(forecasts: pl.DataFrame) -> pl.DataFrame:
     """``model, horizon, level, factor``: how much each model's half-intervals must be
     scaled, per horizon, for its backtest intervals to have covered their nominal share
-    (:func:`interval_calibration`), within :data:`CALIBRATION_BOUNDS`."""
+    (:func:`interval_calibration`), within :data:`CALIBRATION_BOUNDS`.
+
+    A wider level is never widened less than a narrower one (its factor is the largest
+    of its own and every narrower level's): both rest on the model's one spread, so an
+    80 % interval that must widen 3× says the 95 % one is understated at least as much.
+    Level by level alone, a model whose 80 % intervals missed far more often than its
+    95 % ones had its published 95 % interval collapse onto the widened 80 % one
+    (researcher moves abroad, 2026-12-06: the same bounds in 73 % of its rows)."""
     low, high = CALIBRATION_BOUNDS
-    return interval_calibration(forecasts, INTERVAL_LEVELS).select(
-        "model",
-        "horizon",
-        "level",
-        pl.col("factor").fill_nan(high).clip(low, high).alias("factor"),
+    return (
+        interval_calibration(forecasts, INTERVAL_LEVELS)
+        .select(
+            "model",
+            "horizon",
+            "level",
+            pl.col("factor").fill_nan(high).clip(low, high).alias("factor"),
+        )
+        .sort("model", "horizon", "level")
+        .with_columns(pl.col("factor").cum_max().over("model", "horizon"))
     )
 
 

@@ -101,3 +101,22 @@ def test_held_out_coverage_is_given_per_band_of_horizons():
     )
     coverage = dict(zip(bands["band"], bands["calibrated_coverage80"], strict=True))
     assert coverage == {"short": 1.0, "long": 0.0}
+
+
+def test_a_wider_level_is_never_widened_less_than_a_narrower_one():
+    # Errors of 15 around intervals of ±10 (80 %) and ±20 (95 %): the 80 % intervals
+    # must widen 1.5×, the 95 % ones not at all. Widened level by level, the published
+    # 95 % interval (±20) would be barely wider than the 80 % one (±15) and, with a
+    # larger miss, would collapse onto it when the two are nested.
+    backtest = synthetic_backtest([2015, 2016], {2015: 15.0, 2016: 15.0})
+    own = interval_calibration(backtest, (80, 95)).sort("level")["factor"].to_list()
+    assert own == pytest.approx([1.5, 0.75])
+    factors = calibration_factors(backtest).sort("level")["factor"].to_list()
+    assert factors == pytest.approx([1.5, 1.5])
+    forecast = pl.DataFrame(
+        {"model": ["m"], "horizon": [1], "mean": [50.0], "lo80": [45.0], "hi80": [55.0]}
+    ).with_columns(pl.lit(40.0).alias("lo95"), pl.lit(60.0).alias("hi95"))
+    out = widened(forecast, calibration_factors(backtest), "mean").row(0, named=True)
+    assert (out["lo95"], out["lo80"], out["hi80"], out["hi95"]) == pytest.approx(
+        (35.0, 42.5, 57.5, 65.0)
+    )
