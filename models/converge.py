@@ -26,11 +26,15 @@ is that idea for any bounded rate, in the transformed space talentflow forecasts
    horizon, pooled over series (at least :data:`MIN_ERRORS` per horizon); beyond the
    longest horizon with enough errors they grow as ``sqrt(h)``, the random walk's rate.
    Where no horizon has that many (one short series, such as the world's mobile
-   students at a backtest origin), every replay error in one-year units (``e/sqrt(h)``)
-   serves as horizon 1's, and where every series is just ``min_observations`` long (a
-   backtest's first origin) the replay starts at each series' second year: never
-   intervals of zero width, which any error misses (``interval_source`` in the
-   artefacts says which).
+   students at a backtest origin), every replay error in one-year units (``e / h^γ``,
+   γ the rate at which this replay's errors grow with the horizon, between a random
+   walk's 0.5 and a misjudged trend's 1) serves as horizon 1's, growing as ``h^γ``; and
+   where the replay from each series' ``min_observations``-th year gives fewer than
+   :data:`MIN_ERRORS` errors in all (a backtest's first origin, where every series is
+   that short, gives none), φ and the intervals come from a replay starting at each
+   series' second year. Before 2026-12-06 both cases gave intervals of zero width for
+   want of errors. The artefacts record ``interval_source``, ``replay_start`` and
+   ``error_growth``.
 6. **An age-structure driver, only where the evidence holds.** With ``driver`` set (a
    column of ``exog``, e.g. the yearly change of the cohort), the model regresses what
    the path leaves unexplained on the driver's log change, pooled. It uses the slope only
@@ -44,7 +48,9 @@ Notes
 -----
 In-sample replays reuse ``g`` estimated on all training years, so the chosen φ and the
 error quantiles are slightly optimistic; the rolling-origin backtest (models.origins),
-which refits at each origin, is what judges them.
+which refits at each origin, is what judges them. The optimism is worst where the replay
+starts at a series' second year: the lead there rests on one change, scored against a
+path estimated from that very change, so those intervals are rough.
 
 References
 ----------
@@ -146,11 +152,13 @@ class Converging(Forecaster):
         )
         self._driver = self._driver_effect(steps, exog)
         origins = self._replay_origins(self.min_observations - 1)
-        if not origins["offsets"]:
-            # Every series is min_observations years long (a backtest's first origin):
-            # no replay from there has an actual after it. Replay from each series'
-            # second year instead, rather than choose φ and size intervals on nothing.
+        self.replay_start = "each series' min_observations-th year"
+        if _error_count(origins) < MIN_ERRORS:
+            # Too short a track record to choose φ or size intervals on (a backtest's
+            # first origin, where every series is min_observations years long, has
+            # none): replay from each series' second year, for both.
             origins = self._replay_origins(1)
+            self.replay_start = "each series' second year"
         if self.damping is None:
             scores = {
                 phi: float(np.mean(np.abs(self._replay(origins, phi)[2]))) for phi in DAMPING_GRID
@@ -160,10 +168,27 @@ class Converging(Forecaster):
         else:
             self._phi, self._damping_scores = self.damping, {}
         horizons, _, errors = self._replay(origins, self._phi)
+        if not len(errors):
+            raise ValueError(
+                f"{self.name}: no replay error to size the intervals on: every series "
+                f"needs {self.min_observations} observed years"
+            )
         self._quantiles = _error_quantiles(horizons, errors)
+        self._growth = 0.5  # beyond the longest horizon with its own quantiles: sqrt(h)
         self.interval_source = "replay errors per horizon"
         if not self._quantiles:
-            self._quantiles, self.interval_source = self._pooled_quantiles(origins)
+            # No horizon has MIN_ERRORS errors (one short series, or a few): pool them
+            # in one-year units at the rate they grow with the horizon in this replay.
+            self._growth = _error_growth(horizons, errors)
+            pooled = errors / horizons.astype(float) ** self._growth
+            self._quantiles = {
+                1: {q: float(np.quantile(pooled, float(q) / 100)) for q in QUANTILES_KEPT}
+            }
+            self.interval_source = (
+                f"{len(pooled)} replay errors pooled over horizons as e / h^{self._growth:.2f}"
+            )
+            if len(pooled) < MIN_ERRORS:
+                self.interval_source += f" (fewer than {MIN_ERRORS}: a rough interval)"
         self._exog = exog
         self._fitted = {
             series_id: {
@@ -206,6 +231,8 @@ class Converging(Forecaster):
             "driver": self._driver,
             "error_quantiles": {str(h): q for h, q in self._quantiles.items()},
             "interval_source": self.interval_source,
+            "replay_start": self.replay_start,
+            "error_growth": self._growth,
             "series": self._fitted,
         }
         return {"params.json": json.dumps(document, allow_nan=False).encode()}
@@ -218,8 +245,9 @@ class Converging(Forecaster):
 
     def error_band(self, steps: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper offsets from the path of the central ``level`` % interval at
-        each step: the replay errors' quantiles, ``sqrt(h)``-extrapolated beyond the
-        longest horizon with :data:`MIN_ERRORS` errors; never on the wrong side of 0."""
+        each step: the replay errors' quantiles, extrapolated beyond the longest horizon
+        with :data:`MIN_ERRORS` errors as ``sqrt(h)`` (as ``h`` to the estimated growth
+        where the errors were pooled); never on the wrong side of 0."""
         low_q, high_q = f"{50 - level / 2:g}", f"{50 + level / 2:g}"
         if low_q not in QUANTILES_KEPT:
             raise ValueError(f"{self.name}: level {level} is not one of {SUPPORTED_LEVELS}")
@@ -232,7 +260,12 @@ class Converging(Forecaster):
             # the nearest shorter horizon with enough errors; sqrt(h) beyond the longest
             h = int(step)
             source = max((k for k in known if k <= h), default=known[0])
-            scale = math.sqrt(h / longest) if h > longest else 1.0
+            if h <= longest:
+                scale = 1.0
+            elif self._growth == 0.5:
+                scale = math.sqrt(h / longest)
+            else:
+                scale = (h / longest) ** self._growth
             low.append(min(self._quantiles[source][low_q], 0.0) * scale)
             high.append(max(self._quantiles[source][high_q], 0.0) * scale)
         return np.array(low), np.array(high)
@@ -255,32 +288,6 @@ class Converging(Forecaster):
         return paths
 
     # -- in-sample replay ----------------------------------------------------------------
-
-    def _pooled_quantiles(
-        self, origins: dict[str, np.ndarray]
-    ) -> tuple[dict[int, dict[str, float]], str]:
-        """Intervals when no horizon has :data:`MIN_ERRORS` replay errors (one short
-        series, or a few): every replay error in one-year units (``e / sqrt(h)``, the
-        random walk's rate at which :meth:`error_band` also extrapolates), pooled as
-        horizon 1's. Too few even so, and the replay from each series' second year adds
-        its errors. Intervals of zero width, which any error would miss, are never
-        given: no error at all is refused."""
-        pooled = np.array([])
-        for replay in (origins, self._replay_origins(1)):
-            horizons, _, errors = self._replay(replay, self._phi)
-            pooled = errors / np.sqrt(horizons)
-            if len(pooled) >= MIN_ERRORS:
-                break
-        if not len(pooled):
-            raise ValueError(
-                f"{self.name}: no replay error to size the intervals on: every series "
-                f"needs {self.min_observations} observed years"
-            )
-        quantiles = {q: float(np.quantile(pooled, float(q) / 100)) for q in QUANTILES_KEPT}
-        source = f"{len(pooled)} replay errors pooled over horizons, in one-year units"
-        if len(pooled) < MIN_ERRORS:
-            source += f" (fewer than {MIN_ERRORS}: a rough interval)"
-        return {1: quantiles}, source
 
     def _replay_origins(self, first: int) -> dict[str, np.ndarray]:
         """Every (series, past origin) from each series' ``first`` index (0-based) on with
@@ -449,6 +456,35 @@ def _theil_sen(years: np.ndarray, y: np.ndarray, window: int) -> float:
         return 0.0
     first, second = _pairs(len(years))
     return float(np.median((y[second] - y[first]) / (years[second] - years[first])))
+
+
+def _error_count(origins: dict) -> int:
+    """Replay errors a replay from ``origins`` gives (one per later actual)."""
+    return sum(len(actual) for actual in origins["actual"])
+
+
+#: Bounds of the error-growth exponent: a random walk's errors grow as sqrt(h), a
+#: misjudged trend's as h.
+ERROR_GROWTH_BOUNDS = (0.5, 1.0)
+
+
+def _error_growth(horizons: np.ndarray, errors: np.ndarray) -> float:
+    """How replay errors grow with the horizon: the least-squares slope of
+    log(median |e|) on log(h) over horizons with at least three errors, within
+    :data:`ERROR_GROWTH_BOUNDS`; the random walk's 0.5 with fewer than two such
+    horizons."""
+    low, high = ERROR_GROWTH_BOUNDS
+    points = []
+    for horizon in np.unique(horizons):
+        at = np.abs(errors[horizons == horizon])
+        median = float(np.median(at)) if len(at) >= 3 else 0.0
+        if median > 0:
+            points.append((math.log(horizon), math.log(median)))
+    if len(points) < 2:
+        return low
+    x, y = np.array(points).T
+    slope = float(np.polyfit(x, y, 1)[0])
+    return min(max(slope, low), high)
 
 
 def _error_quantiles(horizons: np.ndarray, errors: np.ndarray) -> dict[int, dict[str, float]]:

@@ -104,10 +104,10 @@ def test_held_out_coverage_is_given_per_band_of_horizons():
 
 
 def test_a_wider_level_is_never_widened_less_than_a_narrower_one():
-    # Errors of 15 around intervals of ±10 (80 %) and ±20 (95 %): the 80 % intervals
-    # must widen 1.5×, the 95 % ones not at all. Widened level by level, the published
-    # 95 % interval (±20) would be barely wider than the 80 % one (±15) and, with a
-    # larger miss, would collapse onto it when the two are nested.
+    # Errors of 15 around intervals of ±10 (80 %) and ±20 (95 %): level by level the
+    # 80 % intervals widen 1.5× and the 95 % ones not at all, ±15 inside ±20; with
+    # errors of 25 the widened 80 % interval (±25) would reach past the 95 % one and be
+    # nested onto it. The rule keeps the model's 2:1 ratio of widths: ±15 inside ±30.
     backtest = synthetic_backtest([2015, 2016], {2015: 15.0, 2016: 15.0})
     own = interval_calibration(backtest, (80, 95)).sort("level")["factor"].to_list()
     assert own == pytest.approx([1.5, 0.75])

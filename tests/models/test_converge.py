@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from talentflow.models.converge import DAMPING_GRID, Converging
+from talentflow.models.converge import DAMPING_GRID, Converging, _error_growth
 from tests.checks import intervals_are_ordered
 
 
@@ -157,8 +157,10 @@ def test_one_short_series_gets_intervals_from_its_pooled_replay_errors():
     assert (width > 0).all() and (np.diff(width) > 0).all()
     assert intervals_are_ordered(forecast)
     recorded = json.loads(model.artefacts()["params.json"])
-    assert recorded["interval_source"].endswith("pooled over horizons, in one-year units")
+    assert "replay errors pooled over horizons as e / h^" in recorded["interval_source"]
     assert list(recorded["error_quantiles"]) == ["1"]
+    assert 0.5 <= recorded["error_growth"] <= 1.0
+    assert recorded["replay_start"] == "each series' min_observations-th year"
     # The pooled errors are this series' own replay: noise of sd 0.05 a year, so the
     # 80 % interval one year ahead spans about 2 × 1.28 × 0.05 × √2 (two noisy levels).
     assert 0.05 < width[0] < 0.4
@@ -175,6 +177,7 @@ def test_series_just_min_observations_long_still_get_a_replay():
     assert all(np.isfinite(score) for score in recorded["damping_replay_mae"].values())
     forecast = model.predict(5)
     assert ((forecast["hi80"] - forecast["lo80"]) > 0).all()
+    assert recorded["replay_start"] == "each series' second year"
     assert recorded["interval_source"] == "replay errors per horizon"  # 21 at horizon 1
 
 
@@ -182,4 +185,20 @@ def test_a_well_supplied_panel_keeps_its_per_horizon_quantiles():
     model = Converging().fit(synthetic_s_curves())
     recorded = json.loads(model.artefacts()["params.json"])
     assert recorded["interval_source"] == "replay errors per horizon"
-    assert len(recorded["error_quantiles"]) == 12
+    assert recorded["replay_start"] == "each series' min_observations-th year"
+    assert len(recorded["error_quantiles"]) == 12 and recorded["error_growth"] == 0.5
+
+
+@pytest.mark.parametrize(("power", "expected"), [(1.0, 1.0), (0.5, 0.5), (0.75, 0.75)])
+def test_pooled_errors_grow_at_the_rate_the_replay_shows(power, expected):
+    # Synthetic replay errors whose spread grows as h^power: a misjudged trend (1), a
+    # random walk (0.5), between (0.75). Their pooled one-year errors are scaled back
+    # at that rate, not at an assumed one.
+    rng = np.random.default_rng(8)
+    horizons = np.repeat(np.arange(1, 13), 200)
+    errors = rng.normal(0, 0.1, len(horizons)) * horizons**power
+    assert _error_growth(horizons, errors) == pytest.approx(expected, abs=0.08)
+    # Outside the bounds it is clipped: errors that shrink with the horizon are not
+    # taken to shrink beyond a random walk's growth.
+    assert _error_growth(horizons, errors / horizons**2) == 0.5
+    assert _error_growth(np.array([1, 1, 2]), np.array([0.1, 0.2, 0.3])) == 0.5
