@@ -23,20 +23,18 @@ is that idea for any bounded rate, in the transformed space talentflow forecasts
    the training data (every past origin of every series, horizons 1-12): the φ with the
    lowest mean absolute error in ``z``.
 5. **Intervals** are empirical: the quantiles of those in-sample replay errors, per
-   horizon, pooled over series (at least :data:`MIN_ERRORS` per horizon). Beyond the
-   longest horizon with enough errors they grow as ``sqrt(h)``, the random walk's rate,
-   where that horizon is the replay's longest (a panel); where it stops short (one or
-   a few series, such as the world's mobile students, with enough errors at 1-2 years
-   only) they grow as ``h^γ``, γ the rate at which this replay's errors grew with the
-   horizon (log median |e| on log h), between a random walk's 0.5 and a misjudged
-   trend's 1. Where no horizon has that many errors (one short series at a backtest
-   origin), every replay error in one-year units (``e / h^γ``) serves as horizon 1's.
-   Where the replay from each series' ``min_observations``-th year gives fewer than
+   horizon, pooled over series (at least :data:`MIN_ERRORS` per horizon); beyond the
+   longest horizon with enough errors they grow as ``sqrt(h)``, the random walk's rate.
+   Where no horizon has that many (one short series, such as the world's mobile
+   students at a backtest origin), every replay error in one-year units (``e / h^γ``,
+   γ the rate at which this replay's errors grow with the horizon, between a random
+   walk's 0.5 and a misjudged trend's 1) serves as horizon 1's, growing as ``h^γ``; and
+   where the replay from each series' ``min_observations``-th year gives fewer than
    :data:`MIN_ERRORS` errors in all (a backtest's first origin, where every series is
    that short, gives none), φ and the intervals come from a replay starting at each
-   series' second year. Before 2026-12-06 the last two cases gave intervals of zero
-   width, and the first grew as ``sqrt(h)`` from one year's errors to 2050. The
-   artefacts record ``interval_source``, ``replay_start`` and ``error_growth``.
+   series' second year. Before 2026-12-06 both cases gave intervals of zero width for
+   want of errors. The artefacts record ``interval_source``, ``replay_start`` and
+   ``error_growth``.
 6. **An age-structure driver, only where the evidence holds.** With ``driver`` set (a
    column of ``exog``, e.g. the yearly change of the cohort), the model regresses what
    the path leaves unexplained on the driver's log change, pooled. It uses the slope only
@@ -176,12 +174,7 @@ class Converging(Forecaster):
                 f"needs {self.min_observations} observed years"
             )
         self._quantiles = _error_quantiles(horizons, errors)
-        # Beyond the longest horizon with its own quantiles the errors grow as sqrt(h)
-        # where that is the replay's longest (12 years, a panel); where the quantiles
-        # stop short of it (one or a few series), at the rate this replay's errors grew.
-        self._growth = 0.5
-        if self._quantiles and max(self._quantiles) < REPLAY_HORIZONS:
-            self._growth = _error_growth(horizons, errors)
+        self._growth = 0.5  # beyond the longest horizon with its own quantiles: sqrt(h)
         self.interval_source = "replay errors per horizon"
         if not self._quantiles:
             # No horizon has MIN_ERRORS errors (one short series, or a few): pool them

@@ -202,28 +202,3 @@ def test_pooled_errors_grow_at_the_rate_the_replay_shows(power, expected):
     # taken to shrink beyond a random walk's growth.
     assert _error_growth(horizons, errors / horizons**2) == 0.5
     assert _error_growth(np.array([1, 1, 2]), np.array([0.1, 0.2, 0.3])) == 0.5
-
-
-def test_quantiles_for_the_first_years_only_grow_beyond_them_at_the_replays_rate():
-    # The world's mobile students in a full run: one series of 23 years gives 20 replay
-    # errors at one year ahead and fewer beyond, so only horizon 1 has its own
-    # quantiles. Its intervals to 2050 grew as sqrt(h) from those: 80 % within ±4 % of
-    # the 2050 value. A synthetic series whose slope wanders slowly (a trend that can be
-    # misjudged) shows errors growing faster than a random walk's; the intervals follow.
-    rng = np.random.default_rng(0)
-    slope, level, rows = 0.1, 0.0, []
-    for year in range(2000, 2023):
-        slope = 0.1 + 0.95 * (slope - 0.1) + rng.normal(0, 0.03)
-        level += slope
-        rows.append(("world", year, level))
-    history = pl.DataFrame(rows, schema=["series_id", "year", "y"], orient="row").with_columns(
-        pl.col("year").cast(pl.Int32)
-    )
-    model = Converging().fit(history)
-    recorded = json.loads(model.artefacts()["params.json"])
-    assert list(recorded["error_quantiles"]) == ["1"]
-    assert recorded["interval_source"] == "replay errors per horizon"
-    assert recorded["error_growth"] > 0.7
-    width = (lambda f: (f["hi80"] - f["lo80"]).to_numpy())(model.predict(26))
-    assert width[-1] / width[0] == pytest.approx(26 ** recorded["error_growth"], rel=1e-9)
-    assert width[-1] / width[0] > 2 * 26**0.5
